@@ -1,0 +1,24 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/spanqa/spanqa/torch"
+)
+
+func init() {
+	register("doctor", "report libtorch version, BLAS in use, threads, CUDA devices and GEMM speed", runDoctor)
+}
+
+func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Fprint(stdout, torch.Inspect())
+	return torch.CheckVersion()
+}

@@ -1,0 +1,156 @@
+package models
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/nn"
+)
+
+// The BERT-style transformer encoder shared by BERT and RoBERTa (and, for its feed-forward and
+// output blocks, Longformer and DeBERTa). Names follow HF's BertLayer:
+// encoder.layer.N.{attention.self.{query,key,value}, attention.output.{dense,LayerNorm},
+// intermediate.dense, output.{dense,LayerNorm}}.
+
+// addNorm is HF's *SelfOutput / *Output block: LayerNorm(dropout(dense(x)) + residual).
+type addNorm struct {
+	dense   *nn.Linear
+	norm    *nn.LayerNorm
+	dropout nn.Dropout
+}
+
+func newAddNorm(p *nn.Params, in, out int64, eps, dropout float64) *addNorm {
+	return &addNorm{
+		dense:   nn.NewLinear(p, "dense", in, out, true),
+		norm:    nn.NewLayerNorm(p, "LayerNorm", out, eps),
+		dropout: nn.Dropout{P: dropout},
+	}
+}
+
+func (a *addNorm) forward(x, residual *torch.Tensor, train bool) *torch.Tensor {
+	return a.norm.Forward(a.dropout.Forward(a.dense.Forward(x), train).Add(residual))
+}
+
+// feedForward is intermediate.dense + activation + output (addNorm).
+type feedForward struct {
+	intermediate *nn.Linear
+	act          string
+	output       *addNorm
+}
+
+func newFeedForward(p *nn.Params, cfg *Config) *feedForward {
+	return &feedForward{
+		intermediate: nn.NewLinear(p.Sub("intermediate"), "dense", cfg.HiddenSize, cfg.IntermediateSize, true),
+		act:          cfg.HiddenAct,
+		output:       newAddNorm(p.Sub("output"), cfg.IntermediateSize, cfg.HiddenSize, cfg.LayerNormEps, cfg.HiddenDropoutProb),
+	}
+}
+
+func (f *feedForward) forward(x *torch.Tensor, train bool) *torch.Tensor {
+	return f.output.forward(activation(f.act, f.intermediate.Forward(x)), x, train)
+}
+
+// splitHeads reshapes [B, L, H] to [B, heads, L, headDim].
+func splitHeads(x *torch.Tensor, heads int64) *torch.Tensor {
+	s := x.Shape()
+	return x.View(s[0], s[1], heads, s[2]/heads).Permute(0, 2, 1, 3)
+}
+
+// mergeHeads reshapes [B, heads, L, headDim] back to [B, L, H].
+func mergeHeads(x *torch.Tensor) *torch.Tensor {
+	s := x.Shape()
+	return x.Permute(0, 2, 1, 3).Contiguous().View(s[0], s[2], s[1]*s[3])
+}
+
+// selfAttention is BERT's multi-head scaled dot-product attention.
+type selfAttention struct {
+	query, key, value *nn.Linear
+	heads             int64
+	dropout           nn.Dropout
+}
+
+func newSelfAttention(p *nn.Params, cfg *Config) *selfAttention {
+	h := cfg.HiddenSize
+	return &selfAttention{
+		query:   nn.NewLinear(p, "query", h, h, true),
+		key:     nn.NewLinear(p, "key", h, h, true),
+		value:   nn.NewLinear(p, "value", h, h, true),
+		heads:   cfg.NumAttentionHeads,
+		dropout: nn.Dropout{P: cfg.AttentionProbsDropoutProb},
+	}
+}
+
+// forward attends x [B, L, H] with the additive mask [B, 1, 1, L].
+func (a *selfAttention) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+	q := splitHeads(a.query.Forward(x), a.heads)
+	k := splitHeads(a.key.Forward(x), a.heads)
+	v := splitHeads(a.value.Forward(x), a.heads)
+	headDim := float64(x.Size(-1) / a.heads)
+	scores := q.Matmul(k.Transpose(-1, -2)).DivScalar(math.Sqrt(headDim)).Add(mask)
+	probs := a.dropout.Forward(scores.Softmax(-1), train)
+	return mergeHeads(probs.Matmul(v))
+}
+
+// bertLayer is one encoder layer.
+type bertLayer struct {
+	attention *selfAttention
+	attnOut   *addNorm
+	ffn       *feedForward
+}
+
+func newBertLayer(p *nn.Params, cfg *Config) *bertLayer {
+	att := p.Sub("attention")
+	return &bertLayer{
+		attention: newSelfAttention(att.Sub("self"), cfg),
+		attnOut:   newAddNorm(att.Sub("output"), cfg.HiddenSize, cfg.HiddenSize, cfg.LayerNormEps, cfg.HiddenDropoutProb),
+		ffn:       newFeedForward(p, cfg),
+	}
+}
+
+func (l *bertLayer) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+	a := l.attnOut.forward(l.attention.forward(x, mask, train), x, train)
+	return l.ffn.forward(a, train)
+}
+
+// bertEncoder is the stack of layers under "encoder".
+type bertEncoder struct{ layers []*bertLayer }
+
+func newBertEncoder(p *nn.Params, cfg *Config) *bertEncoder {
+	e := &bertEncoder{}
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		e.layers = append(e.layers, newBertLayer(p.Sub(fmt.Sprintf("encoder.layer.%d", i)), cfg))
+	}
+	return e
+}
+
+func (e *bertEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+	for _, l := range e.layers {
+		x = l.forward(x, mask, train)
+	}
+	return x
+}
+
+// initBertWeights is HF's BertPreTrainedModel._init_weights for every registered parameter:
+// Linear and Embedding weights from N(0, initializer_range), biases 0, LayerNorm 1/0, padding
+// rows zeroed. Registration order makes the draws follow HF's module order.
+func initBertWeights(p *nn.Params, cfg *Config, paddingRows map[string]int64) {
+	torch.NoGrad(func() {
+		for _, name := range p.Names() {
+			t := p.Get(name)
+			switch {
+			case hasSuffix(name, "LayerNorm.weight"):
+				t.Fill_(1)
+			case hasSuffix(name, ".bias"):
+				t.Zero_()
+			default:
+				t.Normal_(0, cfg.InitializerRange)
+				if row, ok := paddingRows[name]; ok && row >= 0 {
+					t.Select(0, row).Zero_()
+				}
+			}
+		}
+	})
+}
+
+func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }

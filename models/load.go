@@ -1,0 +1,276 @@
+package models
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/weights"
+)
+
+// LoadOptions tune Load.
+type LoadOptions struct {
+	// Device to put the parameters on (default CPU).
+	Device torch.Device
+	// ConfigOverrides are "key=value,..." applied to config.json before building.
+	ConfigOverrides string
+	// Log receives notes such as "qa_outputs initialised" (default: the standard logger).
+	Log *log.Logger
+}
+
+// Load reads a Hugging Face model folder: config.json picks the architecture and the weights
+// come from model.safetensors, its sharded index or pytorch_model.bin. Loading is strict:
+// every parameter must be present with the right shape, except the QA head, which a base
+// checkpoint (bert-base-uncased, say) lacks and which is then initialised as HF does.
+func Load(dir string, opt LoadOptions) (QAModel, error) {
+	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	if err := cfg.Override(opt.ConfigOverrides); err != nil {
+		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	set, err := weights.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	defer set.Close()
+	m, err := New(cfg, opt.Device)
+	if err != nil {
+		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	logger := opt.Log
+	if logger == nil {
+		logger = log.New(os.Stderr, "", log.LstdFlags)
+	}
+	if err := LoadWeights(m, set, logger); err != nil {
+		m.Params().Free()
+		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	return m, nil
+}
+
+// ignoredKeys are checkpoint entries HF also drops when loading a QA model: pre-training heads,
+// the pooler (QA models build the encoder without one) and non-persistent buffers.
+func ignoredKey(k string) bool {
+	return strings.HasPrefix(k, "cls.") || strings.HasPrefix(k, "lm_head.") || strings.Contains(k, "pooler.") ||
+		strings.HasSuffix(k, "position_ids") || strings.HasSuffix(k, "token_type_ids") ||
+		strings.HasPrefix(k, "mask_predictions.") || strings.HasPrefix(k, "lm_predictions.") ||
+		strings.HasPrefix(k, "classifier.")
+}
+
+// legacyName maps old TF-era names (LayerNorm.gamma/beta) to today's, as HF does.
+func legacyName(k string) string {
+	k = strings.ReplaceAll(k, "LayerNorm.gamma", "LayerNorm.weight")
+	return strings.ReplaceAll(k, "LayerNorm.beta", "LayerNorm.bias")
+}
+
+// LoadWeights copies tensors from set into m's parameters (casting f16/bf16/f64 to the
+// parameter dtype), reporting every missing, unexpected and mis-shaped key at once.
+func LoadWeights(m QAModel, set weights.Set, logger *log.Logger) error {
+	params := m.Params()
+	prefix := basePrefix(m.Config().ModelType)
+	// Index the checkpoint by the parameter name it feeds: keys with or without the base
+	// prefix ("bert.") both load, as with HF's base_model_prefix handling.
+	source := map[string]string{}
+	var unexpected []string
+	for _, k := range set.Names() {
+		name := legacyName(k)
+		if params.Get(name) == nil && params.Get(prefix+name) != nil {
+			name = prefix + name
+		}
+		if params.Get(name) == nil {
+			if !ignoredKey(k) {
+				unexpected = append(unexpected, k)
+			}
+			continue
+		}
+		source[name] = k
+	}
+	var missing, headMissing, misshaped []string
+	for _, name := range params.Names() {
+		k, ok := source[name]
+		if !ok {
+			if strings.HasPrefix(name, "qa_outputs.") {
+				headMissing = append(headMissing, name)
+			} else {
+				missing = append(missing, name)
+			}
+			continue
+		}
+		w, err := set.Get(k)
+		if err != nil {
+			return fmt.Errorf("weights: %s: %w", k, err)
+		}
+		want := params.Get(name).Shape()
+		if !sameShape(w.Shape, want) {
+			misshaped = append(misshaped, fmt.Sprintf("%s: checkpoint %v, model %v", k, w.Shape, want))
+		}
+	}
+	if len(missing)+len(misshaped)+len(unexpected) > 0 {
+		return keyDiff(missing, unexpected, misshaped)
+	}
+	err := torch.Catch(func() {
+		torch.NoGrad(func() {
+			for name, k := range source {
+				w, err := set.Get(k)
+				if err != nil {
+					panic(&torch.Error{Op: "load", Msg: err.Error()})
+				}
+				copyInto(params.Get(name), w)
+			}
+		})
+	})
+	if err != nil {
+		return fmt.Errorf("weights: %w", err)
+	}
+	if len(headMissing) > 0 {
+		initHead(m)
+		logger.Printf("models: %s not in the checkpoint: initialised from N(0, %g) with zero bias (a base checkpoint; train before use)",
+			strings.Join(headMissing, ", "), m.Config().InitializerRange)
+	}
+	return nil
+}
+
+func basePrefix(modelType string) string {
+	switch modelType {
+	case "deberta-v2":
+		return "deberta."
+	default:
+		return modelType + "."
+	}
+}
+
+func sameShape(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// keyDiff is the readable report of a checkpoint that does not fit the model.
+type keyDiffError struct{ Missing, Unexpected, Misshaped []string }
+
+func keyDiff(missing, unexpected, misshaped []string) error {
+	return &keyDiffError{Missing: missing, Unexpected: unexpected, Misshaped: misshaped}
+}
+
+func (e *keyDiffError) Error() string {
+	var b strings.Builder
+	b.WriteString("checkpoint does not match the model:")
+	section := func(title string, keys []string) {
+		if len(keys) == 0 {
+			return
+		}
+		sort.Strings(keys)
+		fmt.Fprintf(&b, "\n  %s (%d):", title, len(keys))
+		for i, k := range keys {
+			if i == 20 {
+				fmt.Fprintf(&b, "\n    ... and %d more", len(keys)-20)
+				break
+			}
+			fmt.Fprintf(&b, "\n    %s", k)
+		}
+	}
+	section("missing", e.Missing)
+	section("mis-shaped", e.Misshaped)
+	section("unexpected", e.Unexpected)
+	return b.String()
+}
+
+// copyInto writes checkpoint tensor w into parameter p, converting dtype on the way.
+func copyInto(p *torch.Tensor, w weights.Tensor) {
+	src := torch.FromBytes(nil, torchDType(w.DType), w.Data, w.Shape...)
+	defer src.Free()
+	p.Copy_(src)
+}
+
+func torchDType(d weights.DType) torch.DType {
+	switch d {
+	case weights.F16:
+		return torch.Float16
+	case weights.BF16:
+		return torch.BFloat16
+	case weights.F64:
+		return torch.Float64
+	case weights.I64:
+		return torch.Int64
+	case weights.I32:
+		return torch.Int32
+	case weights.I8:
+		return torch.Int8
+	case weights.U8:
+		return torch.Uint8
+	case weights.BOOL:
+		return torch.Bool
+	default:
+		return torch.Float32
+	}
+}
+
+func weightsDType(d torch.DType) weights.DType {
+	switch d {
+	case torch.Float16:
+		return weights.F16
+	case torch.BFloat16:
+		return weights.BF16
+	case torch.Float64:
+		return weights.F64
+	case torch.Int64:
+		return weights.I64
+	case torch.Int32:
+		return weights.I32
+	case torch.Int8:
+		return weights.I8
+	case torch.Uint8:
+		return weights.U8
+	case torch.Bool:
+		return weights.BOOL
+	default:
+		return weights.F32
+	}
+}
+
+// initHead initialises qa_outputs as HF's _init_weights does.
+func initHead(m QAModel) {
+	p := m.Params()
+	torch.NoGrad(func() {
+		p.Get("qa_outputs.weight").Normal_(0, m.Config().InitializerRange)
+		p.Get("qa_outputs.bias").Zero_()
+	})
+}
+
+// StateDict returns every parameter as a host tensor with its HF key, in HF order, for saving.
+func StateDict(m QAModel) ([]weights.Tensor, error) {
+	var out []weights.Tensor
+	err := torch.Catch(func() {
+		p := m.Params()
+		for _, name := range p.Names() {
+			t := p.Get(name)
+			out = append(out, weights.Tensor{Name: name, DType: weightsDType(t.DType()), Shape: t.Shape(), Data: t.Bytes()})
+		}
+	})
+	return out, err
+}
+
+// SaveWeights writes the parameters to path as safetensors with HF key names (and
+// {"format": "pt"} metadata, which HF Transformers requires to load it).
+func SaveWeights(m QAModel, path string) error {
+	sd, err := StateDict(m)
+	if err != nil {
+		return fmt.Errorf("models: save %s: %w", path, err)
+	}
+	if err := weights.WriteSafetensors(path, sd, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("models: save %s: %w", path, err)
+	}
+	return nil
+}

@@ -1,0 +1,121 @@
+package torch
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Report is what spanqa finds about its libtorch: `spanqa doctor` prints it.
+type Report struct {
+	CompiledVersion string
+	RuntimeVersion  string
+	VersionError    string
+	// BLAS lists the BLAS/LAPACK shared objects actually mapped into the process (the
+	// Debian build says BLAS_INFO=generic and picks the library through alternatives).
+	BLAS        []string
+	Threads     int
+	CPUs        int
+	CUDA        bool
+	CUDADevices int
+	// GEMMGFlops is the measured rate of a 1024^3 float32 matmul on the CPU.
+	GEMMGFlops float64
+}
+
+// Inspect gathers a Report; measuring the GEMM rate takes about a second.
+func Inspect() Report {
+	r := Report{
+		CompiledVersion: CompiledVersion(),
+		RuntimeVersion:  RuntimeVersion(),
+		BLAS:            mappedBLAS(),
+		Threads:         NumThreads(),
+		CPUs:            runtime.NumCPU(),
+		CUDA:            CUDAAvailable(),
+		CUDADevices:     CUDADeviceCount(),
+	}
+	if err := CheckVersion(); err != nil {
+		r.VersionError = err.Error()
+	}
+	r.GEMMGFlops = MeasureGEMM(CPU, 1024, 1024, 1024, 5)
+	return r
+}
+
+func (r Report) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "libtorch:  compiled against %s, loaded %s\n", r.CompiledVersion, r.RuntimeVersion)
+	if r.VersionError != "" {
+		fmt.Fprintf(&b, "  WARNING: %s\n", r.VersionError)
+	}
+	blas := "none found (reference BLAS is many times slower: install libopenblas0-openmp)"
+	if len(r.BLAS) > 0 {
+		blas = strings.Join(r.BLAS, ", ")
+	}
+	fmt.Fprintf(&b, "BLAS:      %s\n", blas)
+	fmt.Fprintf(&b, "threads:   %d intra-op (of %d CPUs)\n", r.Threads, r.CPUs)
+	fmt.Fprintf(&b, "CUDA:      %v (%d devices)\n", r.CUDA, r.CUDADevices)
+	fmt.Fprintf(&b, "GEMM:      %.1f GFLOP/s (1024^3 float32 on CPU)\n", r.GEMMGFlops)
+	return b.String()
+}
+
+// mappedBLAS reads /proc/self/maps for BLAS and LAPACK libraries, resolving symlinks so the
+// Debian alternative (e.g. .../openblas-openmp/libblas.so.3) shows which implementation it is.
+func mappedBLAS() []string {
+	f, err := os.Open("/proc/self/maps")
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 6 {
+			continue
+		}
+		path := fields[5]
+		base := filepath.Base(path)
+		if !strings.Contains(base, "blas") && !strings.Contains(base, "lapack") && !strings.Contains(base, "mkl") {
+			continue
+		}
+		if real, err := filepath.EvalSymlinks(path); err == nil {
+			path = real
+		}
+		seen[path] = true
+	}
+	var out []string
+	for p := range seen {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// MeasureGEMM times an [m,k]x[k,n] float32 matmul on dev (best of reps after a warm-up) and
+// returns GFLOP/s: the roofline spanqa's benchmarks compare against.
+func MeasureGEMM(dev Device, m, k, n int64, reps int) float64 {
+	var best time.Duration
+	WithScope(func(s *Scope) {
+		a := Randn(s, Float32, dev, m, k)
+		b := Randn(s, Float32, dev, k, n)
+		NoGrad(func() {
+			a.Matmul(b).Free()
+			Synchronize(dev)
+			for i := 0; i < reps; i++ {
+				start := time.Now()
+				c := a.Matmul(b)
+				Synchronize(dev)
+				d := time.Since(start)
+				c.Free()
+				if best == 0 || d < best {
+					best = d
+				}
+			}
+		})
+	})
+	return 2 * float64(m) * float64(k) * float64(n) / best.Seconds() / 1e9
+}

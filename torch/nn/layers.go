@@ -1,0 +1,87 @@
+package nn
+
+import "github.com/spanqa/spanqa/torch"
+
+// Linear is y = x W^T + b with W shaped [out, in] (HF/PyTorch layout).
+type Linear struct {
+	Weight, Bias *torch.Tensor
+}
+
+// NewLinear registers <name>.weight and, when bias is set, <name>.bias.
+func NewLinear(p *Params, name string, in, out int64, bias bool) *Linear {
+	s := p.Sub(name)
+	l := &Linear{Weight: s.New("weight", out, in)}
+	if bias {
+		l.Bias = s.New("bias", out)
+	}
+	return l
+}
+
+// Forward applies the layer to the last dimension of x.
+func (l *Linear) Forward(x *torch.Tensor) *torch.Tensor { return torch.Linear(x, l.Weight, l.Bias) }
+
+// InitNormal draws the weight from N(0, std) and zeroes the bias, as HF's _init_weights does.
+func (l *Linear) InitNormal(std float64) {
+	torch.NoGrad(func() {
+		l.Weight.Normal_(0, std)
+		if l.Bias != nil {
+			l.Bias.Zero_()
+		}
+	})
+}
+
+// Embedding maps ids to rows of Weight [num, dim]. PaddingIdx (-1: none) receives no gradient.
+type Embedding struct {
+	Weight     *torch.Tensor
+	PaddingIdx int64
+}
+
+// NewEmbedding registers <name>.weight.
+func NewEmbedding(p *Params, name string, num, dim, paddingIdx int64) *Embedding {
+	return &Embedding{Weight: p.Sub(name).New("weight", num, dim), PaddingIdx: paddingIdx}
+}
+
+// Forward looks up ids (int64, any shape).
+func (e *Embedding) Forward(ids *torch.Tensor) *torch.Tensor {
+	return torch.Embedding(e.Weight, ids, e.PaddingIdx)
+}
+
+// InitNormal draws from N(0, std) and zeroes the padding row, as HF does.
+func (e *Embedding) InitNormal(std float64) {
+	torch.NoGrad(func() {
+		e.Weight.Normal_(0, std)
+		if e.PaddingIdx >= 0 {
+			e.Weight.Select(0, e.PaddingIdx).Zero_()
+		}
+	})
+}
+
+// LayerNorm normalises the last dimension with learned scale and shift.
+type LayerNorm struct {
+	Weight, Bias *torch.Tensor
+	Eps          float64
+}
+
+// NewLayerNorm registers <name>.weight (ones) and <name>.bias (zeros).
+func NewLayerNorm(p *Params, name string, dim int64, eps float64) *LayerNorm {
+	s := p.Sub(name)
+	ln := &LayerNorm{Weight: s.New("weight", dim), Bias: s.New("bias", dim), Eps: eps}
+	torch.NoGrad(func() { ln.Weight.Fill_(1) })
+	return ln
+}
+
+// Forward normalises x.
+func (ln *LayerNorm) Forward(x *torch.Tensor) *torch.Tensor {
+	return torch.LayerNorm(x, ln.Weight, ln.Bias, ln.Eps)
+}
+
+// Dropout zeroes activations with probability P in training.
+type Dropout struct{ P float64 }
+
+// Forward applies dropout when train is set and P > 0; otherwise x passes through unchanged.
+func (d Dropout) Forward(x *torch.Tensor, train bool) *torch.Tensor {
+	if !train || d.P == 0 {
+		return x
+	}
+	return x.Dropout(d.P, true)
+}
