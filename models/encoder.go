@@ -153,4 +153,6 @@ func initBertWeights(p *nn.Params, cfg *Config, paddingRows map[string]int64) {
 	})
 }
 
-func hasSuffix(s, suffix string) bool { return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix }
+func hasSuffix(s, suffix string) bool {
+	return len(s) >= len(suffix) && s[len(s)-len(suffix):] == suffix
+}

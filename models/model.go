@@ -53,7 +53,9 @@ func Forward(m QAModel, in Inputs, train bool) (out Output, err error) {
 // builders maps config.json's model_type to a constructor.
 var builders = map[string]func(*Config, torch.Device) QAModel{}
 
-func register(modelType string, build func(*Config, torch.Device) QAModel) { builders[modelType] = build }
+func register(modelType string, build func(*Config, torch.Device) QAModel) {
+	builders[modelType] = build
+}
 
 // New builds an architecture with zero parameters (see InitWeights and Load) on dev.
 func New(cfg *Config, dev torch.Device) (m QAModel, err error) {
