@@ -14,6 +14,7 @@
 #include <torch/version.h>
 
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -57,6 +58,14 @@ std::string short_message(const char* what) {
   auto nl = s.find('\n');
   if (nl != std::string::npos) s = s.substr(0, nl);
   return s;
+}
+
+// libtorch 1.13 reports a failed CPU allocation as a plain c10::Error from its allocator;
+// recognise it so Go sees ErrOutOfMemory either way.
+int error_kind(const c10::Error& e) {
+  const char* m = e.what_without_backtrace();
+  if (m && (std::strstr(m, "can't allocate memory") || std::strstr(m, "out of memory"))) return SPQ_ERR_OOM;
+  return SPQ_ERR_TORCH;
 }
 
 at::ScalarType to_scalar_type(int d) {
@@ -120,7 +129,7 @@ at::IntArrayRef dims(const int64_t* p, int n) { return at::IntArrayRef(p, static
     return make_error(SPQ_ERR_OOM, short_message(e.what_without_backtrace()).c_str()); \
   }                                                                            \
   catch (const c10::Error& e) {                                                \
-    return make_error(SPQ_ERR_TORCH, short_message(e.what_without_backtrace()).c_str()); \
+    return make_error(error_kind(e), short_message(e.what_without_backtrace()).c_str()); \
   }                                                                            \
   catch (const std::bad_alloc& e) {                                            \
     return make_error(SPQ_ERR_OOM, "out of memory (std::bad_alloc)");          \
@@ -217,6 +226,22 @@ spq_error* spq_set_rng_state(spq_tensor state) {
   SPQ_TRY auto gen = at::detail::getDefaultCPUGenerator();
   std::lock_guard<std::mutex> lock(gen.mutex());
   gen.set_state(T(state));
+  SPQ_CATCH
+}
+
+spq_error* spq_bench_matmul(int64_t m, int64_t k, int64_t n, int reps, double* best_seconds) {
+  SPQ_TRY c10::NoGradGuard no_grad;
+  at::Tensor a = at::randn({m, k});
+  at::Tensor b = at::randn({k, n});
+  at::Tensor c = a.matmul(b);  // warm-up
+  double best = 1e30;
+  for (int i = 0; i < reps; i++) {
+    auto start = std::chrono::steady_clock::now();
+    c = a.matmul(b);
+    double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (s < best) best = s;
+  }
+  *best_seconds = best;
   SPQ_CATCH
 }
 

@@ -56,6 +56,10 @@ int64_t spq_live_tensors(void);
 spq_error* spq_get_rng_state(spq_tensor* out);
 spq_error* spq_set_rng_state(spq_tensor state);
 
+/* Times an [m,k]x[k,n] float32 matmul entirely inside C++ (best of reps, seconds): the
+   "libtorch directly" reference the Go binding's overhead is measured against. */
+spq_error* spq_bench_matmul(int64_t m, int64_t k, int64_t n, int reps, double* best_seconds);
+
 /* ---- lifetime and metadata ---- */
 void spq_free(spq_tensor t);
 spq_error* spq_shallow_clone(spq_tensor t, spq_tensor* out);

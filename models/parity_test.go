@@ -75,7 +75,7 @@ func loadFrom(t *testing.T, dir, weightFile, overrides string) QAModel {
 }
 
 // parityArchs are the fixture folders whose models exist; later architectures add theirs.
-var parityArchs = []string{"bert", "roberta"}
+var parityArchs = []string{"bert", "roberta", "deberta-v3", "longformer"}
 
 func TestEvalLogitsParity(t *testing.T) {
 	for _, arch := range parityArchs {

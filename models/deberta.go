@@ -1,0 +1,473 @@
+package models
+
+import (
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/nn"
+)
+
+// Deberta is DebertaV2ForQuestionAnswering (model_type "deberta-v2", which covers the v2 and
+// v3 checkpoints): embeddings without absolute positions (unless position_biased_input), an
+// encoder with disentangled self-attention over log-bucketed relative positions, the optional
+// convolution after the first layer (v2), and the span head.
+//
+// Keys: deberta.embeddings.*, deberta.encoder.layer.N.*, deberta.encoder.rel_embeddings.weight,
+// deberta.encoder.LayerNorm.*, deberta.encoder.conv.*, qa_outputs.*.
+type Deberta struct {
+	cfg        *Config
+	params     *nn.Params
+	embeddings *debertaEmbeddings
+	encoder    *debertaEncoder
+	head       *qaHead
+}
+
+func init() {
+	register("deberta-v2", func(c *Config, d torch.Device) QAModel { return NewDeberta(c, d) })
+}
+
+// NewDeberta builds the architecture with HF-initialised random weights. Parameters are
+// registered in HF's named_parameters order.
+func NewDeberta(cfg *Config, dev torch.Device) *Deberta {
+	p := nn.NewParams(dev)
+	m := &Deberta{cfg: cfg, params: p}
+	m.embeddings = newDebertaEmbeddings(p.Sub("deberta.embeddings"), cfg)
+	m.encoder = newDebertaEncoder(p.Sub("deberta.encoder"), cfg)
+	m.head = newQAHead(p, cfg.HiddenSize)
+	initBertWeights(p, cfg, map[string]int64{"deberta.embeddings.word_embeddings.weight": cfg.PadTokenID})
+	if m.encoder.conv != nil {
+		// HF's _init_weights skips Conv1d, so the convolution keeps PyTorch's default init.
+		m.encoder.conv.initDefault()
+	}
+	return m
+}
+
+// Forward implements QAModel.
+func (m *Deberta) Forward(in Inputs, train bool) Output {
+	mask := in.Mask
+	if mask == nil {
+		mask = in.IDs.OnesLike()
+	}
+	x := m.embeddings.forward(in.IDs, in.TypeIDs, mask, train)
+	x = m.encoder.forward(x, mask, train)
+	return m.head.forward(x, in)
+}
+
+// Params implements QAModel.
+func (m *Deberta) Params() *nn.Params { return m.params }
+
+// Config implements QAModel.
+func (m *Deberta) Config() *Config { return m.cfg }
+
+// debertaEmbeddings are DebertaV2Embeddings. v3 checkpoints have neither position nor
+// token-type embeddings; embedding_size may differ from hidden_size (then embed_proj maps it).
+type debertaEmbeddings struct {
+	word      *nn.Embedding
+	position  *nn.Embedding // nil unless position_biased_input
+	tokenType *nn.Embedding // nil when type_vocab_size is 0
+	proj      *nn.Linear    // nil when embedding_size == hidden_size
+	norm      *nn.LayerNorm
+	dropout   nn.Dropout
+}
+
+func newDebertaEmbeddings(p *nn.Params, cfg *Config) *debertaEmbeddings {
+	size := debertaEmbeddingSize(cfg)
+	e := &debertaEmbeddings{
+		word:    nn.NewEmbedding(p, "word_embeddings", cfg.VocabSize, size, cfg.PadTokenID),
+		dropout: nn.Dropout{P: cfg.HiddenDropoutProb},
+	}
+	if cfg.PositionBiasedInput {
+		e.position = nn.NewEmbedding(p, "position_embeddings", cfg.MaxPositionEmbeddings, size, -1)
+	}
+	if cfg.TypeVocabSize > 0 {
+		e.tokenType = nn.NewEmbedding(p, "token_type_embeddings", cfg.TypeVocabSize, size, -1)
+	}
+	if size != cfg.HiddenSize {
+		e.proj = nn.NewLinear(p, "embed_proj", size, cfg.HiddenSize, false)
+	}
+	e.norm = nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps)
+	return e
+}
+
+// debertaEmbeddingSize is embedding_size, which defaults to hidden_size.
+func debertaEmbeddingSize(cfg *Config) int64 {
+	if cfg.EmbeddingSize > 0 {
+		return cfg.EmbeddingSize
+	}
+	return cfg.HiddenSize
+}
+
+// forward embeds ids [B, L]. The output is multiplied by the attention mask, so padded
+// positions enter the first layer as exact zeros (HF does the same).
+func (e *debertaEmbeddings) forward(ids, typeIDs, mask *torch.Tensor, train bool) *torch.Tensor {
+	x := e.word.Forward(ids)
+	if e.position != nil {
+		positions := torch.Arange(ids.Scope(), 0, float64(ids.Size(1)), 1, torch.Int64, ids.Device()).Unsqueeze(0)
+		x = x.Add(e.position.Forward(positions))
+	}
+	if e.tokenType != nil {
+		if typeIDs == nil {
+			typeIDs = ids.ZerosLike()
+		}
+		x = x.Add(e.tokenType.Forward(typeIDs))
+	}
+	if e.proj != nil {
+		x = e.proj.Forward(x)
+	}
+	x = e.norm.Forward(x)
+	x = x.Mul(mask.Unsqueeze(2).ToDType(x.DType()))
+	return e.dropout.Forward(x, train)
+}
+
+// debertaEncoder is DebertaV2Encoder: the layers, the shared relative-position embeddings
+// (optionally layer-normalised) and the convolution applied after the first layer.
+type debertaEncoder struct {
+	layers []*debertaLayer
+	// relEmb holds 2*span rows, one per relative-position bucket; nil without
+	// relative_attention.
+	relEmb  *nn.Embedding
+	relNorm *nn.LayerNorm // norm_rel_ebd contains "layer_norm"
+	conv    *debertaConv
+	rel     relativeConfig
+}
+
+// relativeConfig is what the relative-position arithmetic needs.
+type relativeConfig struct {
+	// span is att_span: position_buckets when bucketing, else max_relative_positions.
+	span int64
+	// buckets and maxPosition parameterise the log buckets (buckets <= 0: none).
+	buckets, maxPosition int64
+}
+
+func newRelativeConfig(cfg *Config) relativeConfig {
+	maxRel := cfg.MaxRelativePositions
+	if maxRel < 1 {
+		maxRel = cfg.MaxPositionEmbeddings
+	}
+	r := relativeConfig{span: maxRel, buckets: cfg.PositionBuckets, maxPosition: maxRel}
+	if cfg.PositionBuckets > 0 {
+		r.span = cfg.PositionBuckets
+	}
+	return r
+}
+
+func newDebertaEncoder(p *nn.Params, cfg *Config) *debertaEncoder {
+	e := &debertaEncoder{rel: newRelativeConfig(cfg)}
+	for i := 0; i < cfg.NumHiddenLayers; i++ {
+		e.layers = append(e.layers, newDebertaLayer(p.Sub(fmt.Sprintf("layer.%d", i)), cfg, e.rel))
+	}
+	if cfg.RelativeAttention {
+		e.relEmb = nn.NewEmbedding(p, "rel_embeddings", 2*e.rel.span, cfg.HiddenSize, -1)
+	}
+	if hasOption(cfg.NormRelEbd, "layer_norm") {
+		e.relNorm = nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps)
+	}
+	if cfg.ConvKernelSize > 0 {
+		e.conv = newDebertaConv(p.Sub("conv"), cfg)
+	}
+	return e
+}
+
+// hasOption reports whether the "|"-separated, case-insensitive list s contains opt
+// (norm_rel_ebd is written like "layer_norm" or "layer_norm|none").
+func hasOption(s, opt string) bool {
+	for _, part := range strings.Split(strings.ToLower(s), "|") {
+		if strings.TrimSpace(part) == opt {
+			return true
+		}
+	}
+	return false
+}
+
+// relativeInputs are computed once per forward pass and shared by every layer.
+type relativeInputs struct {
+	emb *torch.Tensor // relative embeddings [2*span, H], after the encoder LayerNorm
+	// c2p and p2c index the [.., 2*span] position scores for each (query, key) pair: the
+	// bucketed relative position i-j shifted by span (negated for p2c), clamped to the table.
+	c2p, p2c *torch.Tensor // int64 [L, L]
+}
+
+// forward runs the layers over x [B, L, H] with the 2-D attention mask [B, L].
+func (e *debertaEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+	s := x.Scope()
+	rmask := pairwiseMask(mask)
+	var rel *relativeInputs
+	if e.relEmb != nil {
+		// A view of the parameter, adopted so that everything derived from it (the LayerNorm,
+		// the position projections in each layer) lives in this pass's scope.
+		emb := s.Adopt(e.relEmb.Weight.Narrow(0, 0, 2*e.rel.span))
+		if e.relNorm != nil {
+			emb = e.relNorm.Forward(emb)
+		}
+		rel = &relativeInputs{emb: emb}
+		pos := relativePositions(s, x.Size(1), e.rel.buckets, e.rel.maxPosition, x.Device())
+		rel.c2p = pos.AddScalar(float64(e.rel.span)).ClampRange(0, float64(2*e.rel.span-1))
+		rel.p2c = pos.Neg().AddScalar(float64(e.rel.span)).ClampRange(0, float64(2*e.rel.span-1))
+	}
+	input := x
+	for i, l := range e.layers {
+		x = l.forward(x, rmask, rel, train)
+		if i == 0 && e.conv != nil {
+			x = e.conv.forward(input, x, mask, train)
+		}
+	}
+	return x
+}
+
+// pairwiseMask is HF's get_attention_mask plus XSoftmax's inversion: token i may attend to
+// token j when both are real, so the result [B, 1, L, L] is true where attention is masked.
+// Padded query rows are fully masked, which masked softmax turns into all-zero rows.
+func pairwiseMask(mask *torch.Tensor) *torch.Tensor {
+	keys := mask.Unsqueeze(1).Unsqueeze(2)    // [B, 1, 1, L]
+	queries := mask.Unsqueeze(1).Unsqueeze(3) // [B, 1, L, 1]
+	return keys.Mul(queries).EqScalar(0)
+}
+
+// relativePositions returns the int64 [L, L] relative positions i - j (query minus key),
+// log-bucketed when buckets > 0 and maxPosition > 0, in scope s.
+func relativePositions(s *torch.Scope, length, buckets, maxPosition int64, dev torch.Device) *torch.Tensor {
+	ids := torch.Arange(s, 0, float64(length), 1, torch.Int64, dev)
+	rel := ids.Unsqueeze(1).Sub(ids.Unsqueeze(0))
+	if buckets > 0 && maxPosition > 0 {
+		rel = logBucketPositions(rel, buckets, maxPosition)
+	}
+	return rel
+}
+
+// logBucketPositions is HF's make_log_bucket_position on int64 relative positions: distances
+// up to bucket/2 are kept, longer ones are compressed logarithmically so that maxPosition maps
+// to bucket-1. The arithmetic runs in float32 in HF's operation order (the ceil makes the
+// result sensitive to the last bit), and the result is truncated back to int64.
+func logBucketPositions(rel *torch.Tensor, buckets, maxPosition int64) *torch.Tensor {
+	s, dev := rel.Scope(), rel.Device()
+	mid := buckets / 2
+	sign := rel.Sign()
+	// Inside (-mid, mid) the log branch is discarded anyway; mid-1 keeps log() finite there.
+	inner := rel.LtScalar(float64(mid)).LogicalAnd(rel.GtScalar(float64(-mid)))
+	absPos := torch.Where(inner, torch.Full(s, float64(mid-1), torch.Int64, dev), rel.Abs())
+	// HF's log((maxPosition-1)/mid) is taken of a float32 tensor, so use the same kernel.
+	logMax := torch.Full(s, float64(float32(float64(maxPosition-1)/float64(mid))), torch.Float32, dev).Log()
+	logPos := absPos.ToDType(torch.Float32).DivScalar(float64(mid)).Log().Div(logMax).
+		MulScalar(float64(mid - 1)).Ceil().AddScalar(float64(mid))
+	bucketed := torch.Where(absPos.LeScalar(float64(mid)), rel.ToDType(torch.Float32), logPos.Mul(sign))
+	return bucketed.ToDType(torch.Int64)
+}
+
+// debertaLayer is DebertaV2Layer: disentangled attention, then the BERT-style output and
+// feed-forward blocks.
+type debertaLayer struct {
+	attention *disentangledAttention
+	attnOut   *addNorm
+	ffn       *feedForward
+}
+
+func newDebertaLayer(p *nn.Params, cfg *Config, rel relativeConfig) *debertaLayer {
+	att := p.Sub("attention")
+	return &debertaLayer{
+		attention: newDisentangledAttention(att.Sub("self"), cfg, rel),
+		attnOut:   newAddNorm(att.Sub("output"), cfg.HiddenSize, cfg.HiddenSize, cfg.LayerNormEps, cfg.HiddenDropoutProb),
+		ffn:       newFeedForward(p, cfg),
+	}
+}
+
+func (l *debertaLayer) forward(x, rmask *torch.Tensor, rel *relativeInputs, train bool) *torch.Tensor {
+	a := l.attnOut.forward(l.attention.forward(x, rmask, rel, train), x, train)
+	return l.ffn.forward(a, train)
+}
+
+// disentangledAttention is DisentangledSelfAttention: content-to-content scores plus, when
+// relative attention is on, content-to-position (c2p) and position-to-content (p2c) scores
+// against the shared relative embeddings.
+type disentangledAttention struct {
+	query, key, value *nn.Linear
+	// posKey and posQuery project the relative embeddings when share_att_key is false; with
+	// shared keys, key and query do it.
+	posKey, posQuery *nn.Linear
+	heads            int64
+	relative         bool
+	c2p, p2c         bool
+	// scaleFactor is 1 + the number of score terms beyond content; every term is divided by
+	// sqrt(head_dim * scaleFactor), so the sum keeps the variance of one term.
+	scaleFactor int64
+	span        int64
+	dropout     nn.Dropout
+	posDropout  nn.Dropout
+}
+
+func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *disentangledAttention {
+	h := cfg.HiddenSize
+	a := &disentangledAttention{
+		query:       nn.NewLinear(p, "query_proj", h, h, true),
+		key:         nn.NewLinear(p, "key_proj", h, h, true),
+		value:       nn.NewLinear(p, "value_proj", h, h, true),
+		heads:       cfg.NumAttentionHeads,
+		relative:    cfg.RelativeAttention,
+		span:        rel.span,
+		scaleFactor: 1,
+		dropout:     nn.Dropout{P: cfg.AttentionProbsDropoutProb},
+		posDropout:  nn.Dropout{P: cfg.HiddenDropoutProb},
+	}
+	for _, t := range cfg.PosAttType {
+		switch t {
+		case "c2p":
+			a.c2p = true
+		case "p2c":
+			a.p2c = true
+		}
+	}
+	// HF counts the terms from pos_att_type even when relative attention is off.
+	if a.c2p {
+		a.scaleFactor++
+	}
+	if a.p2c {
+		a.scaleFactor++
+	}
+	if a.relative && !cfg.ShareAttKey {
+		if a.c2p {
+			a.posKey = nn.NewLinear(p, "pos_key_proj", h, h, true)
+		}
+		if a.p2c {
+			a.posQuery = nn.NewLinear(p, "pos_query_proj", h, h, true)
+		}
+	}
+	return a
+}
+
+// forward attends x [B, L, H]; rmask [B, 1, L, L] is true where attention is masked.
+func (a *disentangledAttention) forward(x, rmask *torch.Tensor, rel *relativeInputs, train bool) *torch.Tensor {
+	q := splitHeads(a.query.Forward(x), a.heads) // [B, heads, L, d]
+	k := splitHeads(a.key.Forward(x), a.heads)
+	v := splitHeads(a.value.Forward(x), a.heads)
+	scale := a.scale(q.Size(-1))
+	// HF scales the keys before the product, not the product; the rounding differs slightly.
+	scores := q.Matmul(k.Transpose(-1, -2).DivScalar(scale))
+	if a.relative && rel != nil {
+		if bias := a.relativeScores(q, k, rel, scale, train); bias != nil {
+			scores = scores.Add(bias)
+		}
+	}
+	probs := a.dropout.Forward(maskedSoftmax(scores, rmask), train)
+	return mergeHeads(probs.Matmul(v))
+}
+
+// scale is sqrt(headDim * scaleFactor) rounded to float32, as HF computes it from a float32
+// tensor (sqrt is correctly rounded, so float64 then float32 gives the same value).
+func (a *disentangledAttention) scale(headDim int64) float64 {
+	return float64(float32(math.Sqrt(float64(float32(headDim * a.scaleFactor)))))
+}
+
+// relativeScores is HF's disentangled_attention_bias: c2p + p2c, each already divided by the
+// scale, as [B, heads, L, L]. It returns nil when pos_att_type names neither term.
+func (a *disentangledAttention) relativeScores(q, k *torch.Tensor, rel *relativeInputs, scale float64, train bool) *torch.Tensor {
+	emb := a.posDropout.Forward(rel.emb, train)
+	shape := q.Shape()
+	index := func(idx *torch.Tensor) *torch.Tensor { return idx.Expand(shape[0], shape[1], shape[2], shape[2]) }
+	var c2p, p2c *torch.Tensor
+	if a.c2p {
+		proj := a.key
+		if a.posKey != nil {
+			proj = a.posKey
+		}
+		posKey := a.positionHeads(proj.Forward(emb)) // [heads, 2*span, d]
+		// Score of query i against the embedding of each bucket, then picked at the bucket of
+		// (i, j). The [heads, ...] operand broadcasts over the batch like HF's repeat.
+		att := q.Matmul(posKey.Transpose(-1, -2)) // [B, heads, L, 2*span]
+		c2p = att.Gather(-1, index(rel.c2p)).DivScalar(scale)
+	}
+	if a.p2c {
+		proj := a.query
+		if a.posQuery != nil {
+			proj = a.posQuery
+		}
+		posQuery := a.positionHeads(proj.Forward(emb))
+		// Key j against each bucket's query embedding, picked at -(bucket of (j, i)) and
+		// transposed so rows are queries again.
+		att := k.Matmul(posQuery.Transpose(-1, -2))
+		p2c = att.Gather(-1, index(rel.p2c)).Transpose(-1, -2).DivScalar(scale)
+	}
+	switch {
+	case c2p != nil && p2c != nil:
+		return c2p.Add(p2c)
+	case c2p != nil:
+		return c2p
+	default:
+		return p2c
+	}
+}
+
+// positionHeads reshapes projected relative embeddings [2*span, H] to [heads, 2*span, d].
+func (a *disentangledAttention) positionHeads(x *torch.Tensor) *torch.Tensor {
+	n, h := x.Size(0), x.Size(1)
+	return x.View(n, a.heads, h/a.heads).Permute(1, 0, 2)
+}
+
+// maskedSoftmax is HF's XSoftmax as plain differentiable ops: masked scores are set to the
+// dtype's minimum before the softmax and the probabilities zeroed after, so fully masked rows
+// (padded queries) come out as zeros rather than uniform or NaN. Its gradient equals
+// XSoftmax's hand-written backward because the zeroed probabilities pass no gradient.
+func maskedSoftmax(scores, rmask *torch.Tensor) *torch.Tensor {
+	return scores.MaskedFill(rmask, minValue(scores.DType())).Softmax(-1).MaskedFill(rmask, 0)
+}
+
+// debertaConv is ConvLayer (v2 checkpoints, conv_kernel_size > 0): a 1-D convolution over the
+// first layer's input, added to that layer's output before a LayerNorm.
+type debertaConv struct {
+	weight, bias *torch.Tensor
+	norm         *nn.LayerNorm
+	act          string
+	padding      int64
+	groups       int64
+	dropout      nn.Dropout
+}
+
+func newDebertaConv(p *nn.Params, cfg *Config) *debertaConv {
+	k, groups := cfg.ConvKernelSize, cfg.ConvGroups
+	if groups <= 0 {
+		groups = 1
+	}
+	if k%2 == 0 {
+		// With padding (k-1)/2 an even kernel shortens the sequence and HF fails at the residual.
+		panic(&torch.Error{Op: "deberta", Msg: fmt.Sprintf("conv_kernel_size %d must be odd", k)})
+	}
+	if cfg.HiddenSize%groups != 0 {
+		panic(&torch.Error{Op: "deberta", Msg: fmt.Sprintf("hidden_size %d is not a multiple of conv_groups %d", cfg.HiddenSize, groups)})
+	}
+	act := cfg.ConvAct
+	if act == "" {
+		act = "tanh"
+	}
+	c := p.Sub("conv")
+	return &debertaConv{
+		weight:  c.New("weight", cfg.HiddenSize, cfg.HiddenSize/groups, k),
+		bias:    c.New("bias", cfg.HiddenSize),
+		norm:    nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps),
+		act:     act,
+		padding: (k - 1) / 2,
+		groups:  groups,
+		dropout: nn.Dropout{P: cfg.HiddenDropoutProb},
+	}
+}
+
+// initDefault is nn.Conv1d's reset_parameters: weight and bias from U(-b, b) with
+// b = 1/sqrt(fan_in) (kaiming_uniform with a = sqrt(5) reduces to that bound).
+func (c *debertaConv) initDefault() {
+	s := c.weight.Shape()
+	bound := 1 / math.Sqrt(float64(s[1]*s[2]))
+	torch.NoGrad(func() {
+		c.weight.Uniform_(-bound, bound)
+		c.bias.Uniform_(-bound, bound)
+	})
+}
+
+// forward combines the first layer's input x and output residual ([B, L, H]); mask is [B, L].
+func (c *debertaConv) forward(x, residual, mask *torch.Tensor, train bool) *torch.Tensor {
+	out := torch.Conv1d(x.Permute(0, 2, 1).Contiguous(), c.weight, c.bias, 1, c.padding, c.groups)
+	out = out.Permute(0, 2, 1).Contiguous()
+	// The kernel reaches into padding; HF zeroes padded positions before the activation.
+	padded := mask.RSubScalar(1).NeScalar(0).Unsqueeze(-1)
+	out = activation(c.act, c.dropout.Forward(out.MaskedFill(padded, 0), train))
+	y := c.norm.Forward(residual.Add(out))
+	return y.Mul(mask.Unsqueeze(2).ToDType(y.DType()))
+}
