@@ -66,6 +66,8 @@ type LayerNorm struct {
 func NewLayerNorm(p *Params, name string, dim int64, eps float64) *LayerNorm {
 	s := p.Sub(name)
 	ln := &LayerNorm{Weight: s.New("weight", dim), Bias: s.New("bias", dim), Eps: eps}
+	s.markNorm("weight")
+	s.markNorm("bias")
 	torch.NoGrad(func() { ln.Weight.Fill_(1) })
 	return ln
 }

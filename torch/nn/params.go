@@ -19,13 +19,14 @@ type Params struct {
 type paramStore struct {
 	names  []string
 	byName map[string]*torch.Tensor
+	norms  map[string]bool
 	device torch.Device
 	dtype  torch.DType
 }
 
 // NewParams returns an empty registry whose parameters are created as float32 on dev.
 func NewParams(dev torch.Device) *Params {
-	return &Params{store: &paramStore{byName: map[string]*torch.Tensor{}, device: dev, dtype: torch.Float32}}
+	return &Params{store: &paramStore{byName: map[string]*torch.Tensor{}, norms: map[string]bool{}, device: dev, dtype: torch.Float32}}
 }
 
 // Sub returns a view of the registry that prefixes names with name + ".".
@@ -48,6 +49,13 @@ func (p *Params) New(name string, shape ...int64) *torch.Tensor {
 	p.store.byName[full] = t
 	return t
 }
+
+// markNorm records that prefix+name belongs to a normalisation layer.
+func (p *Params) markNorm(name string) { p.store.norms[p.prefix+name] = true }
+
+// IsNorm reports whether the parameter (a full key) belongs to a LayerNorm. HF's Trainer
+// exempts those, and every bias, from weight decay.
+func (p *Params) IsNorm(name string) bool { return p.store.norms[name] }
 
 // Names lists all parameter names in registration order (HF's named_parameters order).
 func (p *Params) Names() []string { return append([]string(nil), p.store.names...) }

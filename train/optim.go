@@ -1,0 +1,142 @@
+// Package train is spanqa's training stage: the Go-owned AdamW loop with HF Trainer's
+// semantics (decay groups, schedules, clipping, accumulation), checkpoints that resume
+// exactly, per-epoch evaluation, and the embedded synthetic default that `make train` runs.
+package train
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/nn"
+	"github.com/spanqa/spanqa/torch/weights"
+)
+
+// AdamW is torch.optim.AdamW as HF's Trainer configures it: two parameter groups, with weight
+// decay on every parameter except biases and LayerNorm weights. The bookkeeping (groups, step
+// count, learning rate) is Go; the per-tensor arithmetic is one fused libtorch call.
+type AdamW struct {
+	Beta1, Beta2, Eps, WeightDecay float64
+	// Step is the number of updates applied so far.
+	Step int64
+
+	params   *nn.Params
+	names    []string
+	tensors  []*torch.Tensor
+	decay    []bool
+	expAvg   []*torch.Tensor
+	expAvgSq []*torch.Tensor
+}
+
+// NoDecay is HF Trainer's rule: parameters of LayerNorm modules and anything named "bias".
+func NoDecay(p *nn.Params, name string) bool {
+	return p.IsNorm(name) || strings.Contains(name, "bias")
+}
+
+// NewAdamW makes the optimizer over all of p's parameters, with zeroed moment buffers.
+func NewAdamW(p *nn.Params, beta1, beta2, eps, weightDecay float64) *AdamW {
+	o := &AdamW{Beta1: beta1, Beta2: beta2, Eps: eps, WeightDecay: weightDecay, params: p}
+	for _, name := range p.Names() {
+		t := p.Get(name)
+		o.names = append(o.names, name)
+		o.tensors = append(o.tensors, t)
+		o.decay = append(o.decay, !NoDecay(p, name))
+		var m, v *torch.Tensor
+		torch.NoGrad(func() {
+			m = torch.Zeros(nil, t.DType(), t.Device(), t.Shape()...)
+			v = torch.Zeros(nil, t.DType(), t.Device(), t.Shape()...)
+		})
+		o.expAvg = append(o.expAvg, m)
+		o.expAvgSq = append(o.expAvgSq, v)
+	}
+	return o
+}
+
+// DecayNames and NoDecayNames list the two parameter groups.
+func (o *AdamW) DecayNames() (decay, noDecay []string) {
+	for i, n := range o.names {
+		if o.decay[i] {
+			decay = append(decay, n)
+		} else {
+			noDecay = append(noDecay, n)
+		}
+	}
+	return decay, noDecay
+}
+
+// Apply performs one update at learning rate lr from the parameters' current gradients.
+func (o *AdamW) Apply(lr float64) {
+	o.Step++
+	for i, p := range o.tensors {
+		wd := 0.0
+		if o.decay[i] {
+			wd = o.WeightDecay
+		}
+		torch.AdamWStep(p, o.expAvg[i], o.expAvgSq[i], lr, o.Beta1, o.Beta2, o.Eps, wd, o.Step)
+	}
+}
+
+// Params returns the parameter tensors in HF order.
+func (o *AdamW) Params() []*torch.Tensor { return o.tensors }
+
+// Free releases the moment buffers.
+func (o *AdamW) Free() {
+	for i := range o.expAvg {
+		o.expAvg[i].Free()
+		o.expAvgSq[i].Free()
+	}
+}
+
+// State returns the moment buffers as named host tensors ("exp_avg.<param>",
+// "exp_avg_sq.<param>") for a checkpoint's optimizer file.
+func (o *AdamW) State() ([]weights.Tensor, error) {
+	var out []weights.Tensor
+	err := torch.Catch(func() {
+		for i, n := range o.names {
+			for _, b := range []struct {
+				prefix string
+				t      *torch.Tensor
+			}{{"exp_avg.", o.expAvg[i]}, {"exp_avg_sq.", o.expAvgSq[i]}} {
+				out = append(out, weights.Tensor{Name: b.prefix + n, DType: weights.F32, Shape: b.t.Shape(), Data: b.t.ToDType(torch.Float32).Bytes()})
+			}
+		}
+	})
+	return out, err
+}
+
+// LoadState restores buffers saved by State; the step count travels separately.
+func (o *AdamW) LoadState(set weights.Set) error {
+	return torch.Catch(func() {
+		torch.NoGrad(func() {
+			for i, n := range o.names {
+				for _, b := range []struct {
+					prefix string
+					t      *torch.Tensor
+				}{{"exp_avg.", o.expAvg[i]}, {"exp_avg_sq.", o.expAvgSq[i]}} {
+					w, err := set.Get(b.prefix + n)
+					if err != nil {
+						panic(&torch.Error{Op: "optimizer state", Msg: err.Error()})
+					}
+					src := torch.FromBytes(nil, torch.Float32, w.Data, w.Shape...)
+					b.t.Copy_(src)
+					src.Free()
+				}
+			}
+		})
+	})
+}
+
+// GradNormsByName returns each parameter's gradient L2 norm (float64) by name.
+func (o *AdamW) GradNormsByName() map[string]float64 {
+	norms, _ := torch.GradNorms(o.tensors)
+	out := make(map[string]float64, len(norms))
+	for i, n := range o.names {
+		out[n] = norms[i]
+	}
+	return out
+}
+
+func (o *AdamW) String() string {
+	d, nd := o.DecayNames()
+	return fmt.Sprintf("AdamW(betas=(%g, %g), eps=%g, weight_decay=%g; %d decayed, %d not)", o.Beta1, o.Beta2, o.Eps, o.WeightDecay, len(d), len(nd))
+}
