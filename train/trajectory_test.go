@@ -29,7 +29,7 @@ type trajectory struct {
 		WarmupSteps   int64  `json:"num_warmup_steps"`
 		TrainingSteps int64  `json:"num_training_steps"`
 	} `json:"scheduler"`
-	MaxGradNorm float64                       `json:"max_grad_norm"`
+	MaxGradNorm float64                      `json:"max_grad_norm"`
 	Batches     []map[string]json.RawMessage `json:"batches"`
 	Steps       []struct {
 		Step     int     `json:"step"`
