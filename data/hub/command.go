@@ -1,0 +1,181 @@
+package hub
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+)
+
+// commonFlags are the flags shared by the download commands; set flags
+// override the environment.
+type commonFlags struct {
+	revision, cacheDir, endpoint, token string
+	offline                             bool
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.revision, "revision", "", "branch, tag or commit hash (default \"main\")")
+	fs.StringVar(&f.cacheDir, "cache-dir", "", "hub cache directory (default $HF_HUB_CACHE or $HF_HOME/hub)")
+	fs.StringVar(&f.endpoint, "endpoint", "", "hub URL (default $HF_ENDPOINT or "+DefaultEndpoint+")")
+	fs.StringVar(&f.token, "token", "", "access token for private or gated repositories (default $HF_TOKEN)")
+	fs.BoolVar(&f.offline, "offline", false, "use the cache only, as with HF_HUB_OFFLINE=1")
+}
+
+// client builds a Client from the environment, then applies the flags.
+func (f *commonFlags) client(progress io.Writer) (*Client, error) {
+	c, err := NewClientFromEnv()
+	if err != nil && f.cacheDir == "" {
+		return nil, err
+	}
+	if c == nil {
+		c = &Client{Endpoint: EndpointFromEnv(), Token: TokenFromEnv(), Offline: OfflineFromEnv()}
+	}
+	if f.cacheDir != "" {
+		c.CacheDir = f.cacheDir
+	}
+	if f.endpoint != "" {
+		c.Endpoint = strings.TrimRight(f.endpoint, "/")
+	}
+	if f.token != "" {
+		c.Token = f.token
+	}
+	c.Offline = c.Offline || f.offline
+	c.Progress = progress
+	return c, nil
+}
+
+// DownloadCommand runs `spanqa download [flags] <model>`: it downloads
+// config, tokenizer files and weights of a model (an alias such as bert,
+// roberta, deberta, longformer, or any repository id) into the hub cache,
+// prints the snapshot directory on stdout and returns it, so that the
+// conversion step can follow. Progress and messages go to stderr.
+//
+// Flags (before or after the model): --revision, --cache-dir, --endpoint,
+// --token, --offline; --dry-run prints what would be fetched and downloads
+// nothing (the returned directory is then empty); --if-missing makes no
+// request when the cache already holds a usable snapshot.
+func DownloadCommand(ctx context.Context, args []string, stdout, stderr io.Writer) (string, error) {
+	fs := flag.NewFlagSet("download", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs)
+	dryRun := fs.Bool("dry-run", false, "print what would be fetched, fetch nothing")
+	ifMissing := fs.Bool("if-missing", false, "use a complete cached snapshot without asking the hub")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: spanqa download [flags] <model>\n\n<model> is a hub repository id or one of: %s\n\nflags:\n", aliasHelp())
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return "", fmt.Errorf("download: want exactly one model, got %d arguments", len(pos))
+	}
+	c, err := common.client(stderr)
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	var dir string
+	switch {
+	case *dryRun:
+		plan, err := c.PlanModel(ctx, pos[0], common.revision)
+		if err != nil {
+			return "", fmt.Errorf("download: %w", err)
+		}
+		fmt.Fprint(stdout, plan.Describe())
+		return "", nil
+	case *ifMissing:
+		dir, err = c.EnsureModel(ctx, pos[0], common.revision)
+	default:
+		dir, err = c.DownloadModel(ctx, pos[0], common.revision)
+	}
+	if err != nil {
+		return "", fmt.Errorf("download: %w", err)
+	}
+	fmt.Fprintln(stdout, dir)
+	return dir, nil
+}
+
+// DownloadDataCommand runs `spanqa download-data [flags] squad|squad_v2`: it
+// downloads the data set's parquet files into the hub cache, verified, prints
+// one "<split>\t<path>" line per split on stdout and returns the paths.
+// It takes the flags of DownloadCommand except --if-missing; --dry-run
+// prints what would be fetched.
+func DownloadDataCommand(ctx context.Context, args []string, stdout, stderr io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet("download-data", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var common commonFlags
+	common.register(fs)
+	dryRun := fs.Bool("dry-run", false, "print what would be fetched, fetch nothing")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: spanqa download-data [flags] %s\n\nflags:\n", strings.Join(DatasetNames(), "|"))
+		fs.PrintDefaults()
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return nil, fmt.Errorf("download-data: want exactly one data set, got %d arguments", len(pos))
+	}
+	c, err := common.client(stderr)
+	if err != nil {
+		return nil, fmt.Errorf("download-data: %w", err)
+	}
+	if *dryRun {
+		plan, err := c.PlanDataset(ctx, pos[0], common.revision)
+		if err != nil {
+			return nil, fmt.Errorf("download-data: %w", err)
+		}
+		fmt.Fprint(stdout, plan.Describe())
+		return nil, nil
+	}
+	files, err := c.DownloadDataset(ctx, pos[0], common.revision)
+	if err != nil {
+		return nil, fmt.Errorf("download-data: %w", err)
+	}
+	for _, split := range sortedKeys(files) {
+		fmt.Fprintf(stdout, "%s\t%s\n", split, files[split])
+	}
+	return files, nil
+}
+
+// parseInterspersed parses flags placed before, between or after the
+// positional arguments, which the flag package alone does not allow.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func aliasHelp() string {
+	var parts []string
+	for _, a := range sortedKeys(modelAliases) {
+		parts = append(parts, a+" ("+modelAliases[a]+")")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
