@@ -5,7 +5,8 @@ package tokenize
 
 // Encoding is one window of an encoded (question, context) pair, as HF's fast tokenizers return it.
 type Encoding struct {
-	IDs     []int64
+	IDs []int64
+	// TypeIDs are the token type ids; nil when the model takes none (RoBERTa, Longformer).
 	TypeIDs []int64
 	// Mask is the attention mask (all 1: encodings are not padded).
 	Mask []int64
