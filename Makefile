@@ -43,7 +43,7 @@ test: build
 	$(GO) test $(GOTESTFLAGS) ./...
 
 train: build
-	./bin/spanqa train --recipe "$(MODEL)" --weights "$(WEIGHTS)" --data "$(DATA)" --output-dir "$(OUTPUT)"
+	./bin/spanqa train --use-recipe --recipe "$(MODEL)" --weights "$(WEIGHTS)" --data "$(DATA)" --output-dir "$(OUTPUT)"
 
 doctor: build
 	./bin/spanqa doctor

@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spanqa/spanqa/data/features"
+	"github.com/spanqa/spanqa/data/hub"
+	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/train"
+)
+
+func init() {
+	register("features", "cut a data set into model windows (JSON Lines, HF field names)", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return features.Command(args, stdout, stderr)
+	})
+	register("score", "official SQuAD v1.1/v2.0 metrics of a predictions file", func(_ context.Context, args []string, stdout, stderr io.Writer) error {
+		return eval.ScoreCommand(args, stdout, stderr)
+	})
+	register("download", "fetch a model from the Hugging Face hub into the shared cache", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		_, err := hub.DownloadCommand(ctx, args, stdout, stderr)
+		return err
+	})
+	register("download-data", "fetch SQuAD (squad, squad_v2) parquet files into the cache", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+		_, err := hub.DownloadDataCommand(ctx, args, stdout, stderr)
+		return err
+	})
+	register("train", "fine-tune a QA model (flags named like HF TrainingArguments)", runTrain)
+}
+
+func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	a := train.DefaultArgs()
+	// A config file is read first so that flags given with it override its values.
+	if path := configFileArg(args); path != "" {
+		if err := a.LoadArgsFile(path); err != nil {
+			return err
+		}
+	}
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	a.Flags(fs)
+	fs.String("config", "", "YAML or JSON file of training arguments (HF names, snake case)")
+	recipe := fs.String("recipe", "", "a `make train` recipe: empty (embedded default), bert, roberta, deberta, longformer or a repo id")
+	useRecipe := fs.Bool("use-recipe", false, "build the arguments from --recipe, --weights and --data")
+	weights := fs.String("weights", "", "model folder for --recipe (default: the Hugging Face cache)")
+	data := fs.String("data", "", "SQuAD folder for --recipe (default: the Hugging Face cache)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *useRecipe {
+		out := a.OutputDir
+		if out == "" {
+			out = "runs/default"
+		}
+		r, err := train.Recipe(ctx, *recipe, *weights, *data, out, stderr)
+		if err != nil {
+			return err
+		}
+		a = r
+	}
+	res, err := train.Run(ctx, a, stderr)
+	if err != nil {
+		return err
+	}
+	if res.Interrupted {
+		fmt.Fprintf(stdout, "interrupted at step %d; resume with --resume --output-dir %s\n", res.GlobalStep, res.OutputDir)
+		return nil
+	}
+	fmt.Fprintf(stdout, "trained %d steps in %s: eval exact_match %.2f f1 %.2f; model in %s\n", res.GlobalStep, res.Runtime.Round(1e9), res.EvalEM, res.EvalF1, res.OutputDir)
+	return nil
+}
+
+// configFileArg finds --config's value without parsing the other flags.
+func configFileArg(args []string) string {
+	for i, a := range args {
+		switch {
+		case a == "--config" || a == "-config":
+			if i+1 < len(args) {
+				return args[i+1]
+			}
+		case strings.HasPrefix(a, "--config=") || strings.HasPrefix(a, "-config="):
+			_, v, _ := strings.Cut(a, "=")
+			return v
+		}
+	}
+	return ""
+}
+
+func init() {
+	register("eval", "run a model over a data set: predictions files and SQuAD metrics", eval.EvalCommand)
+}

@@ -1,0 +1,151 @@
+package train
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Args are the training arguments, named (in flags, JSON and YAML) like HF's TrainingArguments
+// and run_qa.py's data arguments, with their defaults.
+type Args struct {
+	Model                     string  `json:"model" yaml:"model"`
+	TrainFile                 string  `json:"train_file" yaml:"train_file"`
+	EvalFile                  string  `json:"eval_file" yaml:"eval_file"`
+	OutputDir                 string  `json:"output_dir" yaml:"output_dir"`
+	LearningRate              float64 `json:"learning_rate" yaml:"learning_rate"`
+	PerDeviceTrainBatchSize   int     `json:"per_device_train_batch_size" yaml:"per_device_train_batch_size"`
+	PerDeviceEvalBatchSize    int     `json:"per_device_eval_batch_size" yaml:"per_device_eval_batch_size"`
+	NumTrainEpochs            float64 `json:"num_train_epochs" yaml:"num_train_epochs"`
+	MaxSteps                  int64   `json:"max_steps" yaml:"max_steps"`
+	WeightDecay               float64 `json:"weight_decay" yaml:"weight_decay"`
+	AdamBeta1                 float64 `json:"adam_beta1" yaml:"adam_beta1"`
+	AdamBeta2                 float64 `json:"adam_beta2" yaml:"adam_beta2"`
+	AdamEpsilon               float64 `json:"adam_epsilon" yaml:"adam_epsilon"`
+	WarmupRatio               float64 `json:"warmup_ratio" yaml:"warmup_ratio"`
+	WarmupSteps               int64   `json:"warmup_steps" yaml:"warmup_steps"`
+	LRSchedulerType           string  `json:"lr_scheduler_type" yaml:"lr_scheduler_type"`
+	MaxGradNorm               float64 `json:"max_grad_norm" yaml:"max_grad_norm"`
+	GradientAccumulationSteps int     `json:"gradient_accumulation_steps" yaml:"gradient_accumulation_steps"`
+	Seed                      int64   `json:"seed" yaml:"seed"`
+	SaveSteps                 int64   `json:"save_steps" yaml:"save_steps"`
+	SaveTotalLimit            int     `json:"save_total_limit" yaml:"save_total_limit"`
+	EvalSteps                 int64   `json:"eval_steps" yaml:"eval_steps"`
+	LoggingSteps              int64   `json:"logging_steps" yaml:"logging_steps"`
+	Resume                    bool    `json:"resume" yaml:"resume"`
+	MaxSeqLength              int     `json:"max_seq_length" yaml:"max_seq_length"`
+	DocStride                 int     `json:"doc_stride" yaml:"doc_stride"`
+	ConfigOverrides           string  `json:"config_overrides" yaml:"config_overrides"`
+	NoShuffle                 bool    `json:"no_shuffle" yaml:"no_shuffle"`
+	Device                    string  `json:"device" yaml:"device"`
+	Version2WithNegative      bool    `json:"version_2_with_negative" yaml:"version_2_with_negative"`
+	MaxTrainSamples           int     `json:"max_train_samples" yaml:"max_train_samples"`
+	MaxEvalSamples            int     `json:"max_eval_samples" yaml:"max_eval_samples"`
+	// FromScratch builds the model from config.json with fresh random weights (seeded) instead
+	// of loading a checkpoint: the embedded default trains this way.
+	FromScratch bool `json:"from_scratch" yaml:"from_scratch"`
+	// SkipInvalid drops malformed examples (reported) instead of stopping.
+	SkipInvalid bool `json:"skip_invalid" yaml:"skip_invalid"`
+	// NoPlot skips the PNG plot at the end.
+	NoPlot bool `json:"no_plot" yaml:"no_plot"`
+}
+
+// DefaultArgs are HF's defaults (TrainingArguments and run_qa.py).
+func DefaultArgs() Args {
+	return Args{
+		LearningRate: 5e-5, PerDeviceTrainBatchSize: 8, PerDeviceEvalBatchSize: 8, NumTrainEpochs: 3, MaxSteps: -1,
+		AdamBeta1: 0.9, AdamBeta2: 0.999, AdamEpsilon: 1e-8, LRSchedulerType: "linear", MaxGradNorm: 1,
+		GradientAccumulationSteps: 1, Seed: 42, SaveSteps: 500, SaveTotalLimit: 2, LoggingSteps: 50,
+		MaxSeqLength: 384, DocStride: 128, Device: "cpu",
+	}
+}
+
+// Flags binds every argument to fs with HF's names in kebab case (--per-device-train-batch-size).
+func (a *Args) Flags(fs *flag.FlagSet) {
+	fs.StringVar(&a.Model, "model", a.Model, "model folder (config.json, weights, tokenizer files)")
+	fs.StringVar(&a.TrainFile, "train-file", a.TrainFile, "SQuAD JSON / parquet / JSONL examples, or `spanqa features --mode train` windows (.jsonl)")
+	fs.StringVar(&a.EvalFile, "eval-file", a.EvalFile, "evaluation examples (EM/F1 each epoch); empty to skip")
+	fs.StringVar(&a.OutputDir, "output-dir", a.OutputDir, "where checkpoints, logs and the final model go")
+	fs.Float64Var(&a.LearningRate, "learning-rate", a.LearningRate, "peak AdamW learning rate")
+	fs.IntVar(&a.PerDeviceTrainBatchSize, "per-device-train-batch-size", a.PerDeviceTrainBatchSize, "windows per training micro-batch")
+	fs.IntVar(&a.PerDeviceEvalBatchSize, "per-device-eval-batch-size", a.PerDeviceEvalBatchSize, "windows per evaluation batch")
+	fs.Float64Var(&a.NumTrainEpochs, "num-train-epochs", a.NumTrainEpochs, "epochs (fractions allowed)")
+	fs.Int64Var(&a.MaxSteps, "max-steps", a.MaxSteps, "stop after this many optimizer steps (overrides epochs when > 0)")
+	fs.Float64Var(&a.WeightDecay, "weight-decay", a.WeightDecay, "AdamW decoupled weight decay (not on biases and LayerNorm)")
+	fs.Float64Var(&a.AdamBeta1, "adam-beta1", a.AdamBeta1, "AdamW beta1")
+	fs.Float64Var(&a.AdamBeta2, "adam-beta2", a.AdamBeta2, "AdamW beta2")
+	fs.Float64Var(&a.AdamEpsilon, "adam-epsilon", a.AdamEpsilon, "AdamW epsilon")
+	fs.Float64Var(&a.WarmupRatio, "warmup-ratio", a.WarmupRatio, "linear warm-up over this fraction of steps")
+	fs.Int64Var(&a.WarmupSteps, "warmup-steps", a.WarmupSteps, "linear warm-up steps (overrides the ratio)")
+	fs.StringVar(&a.LRSchedulerType, "lr-scheduler-type", a.LRSchedulerType, "linear, cosine, constant or constant_with_warmup")
+	fs.Float64Var(&a.MaxGradNorm, "max-grad-norm", a.MaxGradNorm, "global gradient-norm clipping (0 disables)")
+	fs.IntVar(&a.GradientAccumulationSteps, "gradient-accumulation-steps", a.GradientAccumulationSteps, "micro-batches per optimizer step")
+	fs.Int64Var(&a.Seed, "seed", a.Seed, "fixes initialisation, dropout and data order")
+	fs.Int64Var(&a.SaveSteps, "save-steps", a.SaveSteps, "checkpoint every N steps (0: only at epoch ends)")
+	fs.IntVar(&a.SaveTotalLimit, "save-total-limit", a.SaveTotalLimit, "keep the last K checkpoints (plus the best)")
+	fs.Int64Var(&a.EvalSteps, "eval-steps", a.EvalSteps, "also evaluate every N steps (0: only at epoch ends)")
+	fs.Int64Var(&a.LoggingSteps, "logging-steps", a.LoggingSteps, "log every N steps")
+	fs.BoolVar(&a.Resume, "resume", a.Resume, "continue from the newest checkpoint in --output-dir")
+	fs.IntVar(&a.MaxSeqLength, "max-seq-length", a.MaxSeqLength, "window length in tokens")
+	fs.IntVar(&a.DocStride, "doc-stride", a.DocStride, "context tokens shared by consecutive windows")
+	fs.StringVar(&a.ConfigOverrides, "config-overrides", a.ConfigOverrides, "config.json overrides, e.g. hidden_dropout_prob=0,attention_probs_dropout_prob=0")
+	fs.BoolVar(&a.NoShuffle, "no-shuffle", a.NoShuffle, "train in file order (no length bucketing)")
+	fs.StringVar(&a.Device, "device", a.Device, "cpu, cuda or cuda:N")
+	fs.BoolVar(&a.Version2WithNegative, "version-2-with-negative", a.Version2WithNegative, "SQuAD v2.0: allow null answers")
+	fs.IntVar(&a.MaxTrainSamples, "max-train-samples", a.MaxTrainSamples, "use only the first N training examples")
+	fs.IntVar(&a.MaxEvalSamples, "max-eval-samples", a.MaxEvalSamples, "use only the first N evaluation examples")
+	fs.BoolVar(&a.FromScratch, "from-scratch", a.FromScratch, "random initialisation from config.json instead of loading weights")
+	fs.BoolVar(&a.SkipInvalid, "skip-invalid", a.SkipInvalid, "drop malformed examples instead of stopping")
+	fs.BoolVar(&a.NoPlot, "no-plot", a.NoPlot, "do not draw training_plot.png")
+}
+
+// LoadArgsFile reads arguments from a YAML or JSON file (HF names, snake case) on top of a.
+func (a *Args) LoadArgsFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("train: config file: %w", err)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".json":
+		dec := json.NewDecoder(strings.NewReader(string(data)))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(a)
+	default:
+		dec := yaml.NewDecoder(strings.NewReader(string(data)))
+		dec.KnownFields(true)
+		err = dec.Decode(a)
+	}
+	if err != nil {
+		return fmt.Errorf("train: config file %s: %w", path, err)
+	}
+	return nil
+}
+
+// Validate checks values that would otherwise fail later or silently.
+func (a *Args) Validate() error {
+	switch {
+	case a.Model == "":
+		return fmt.Errorf("train: --model is required")
+	case a.TrainFile == "":
+		return fmt.Errorf("train: --train-file is required")
+	case a.OutputDir == "":
+		return fmt.Errorf("train: --output-dir is required")
+	case a.PerDeviceTrainBatchSize <= 0 || a.PerDeviceEvalBatchSize <= 0:
+		return fmt.Errorf("train: batch sizes must be positive")
+	case a.GradientAccumulationSteps <= 0:
+		return fmt.Errorf("train: --gradient-accumulation-steps must be positive")
+	case a.LearningRate < 0 || a.WeightDecay < 0:
+		return fmt.Errorf("train: learning rate and weight decay must not be negative")
+	case a.MaxSeqLength <= 0 || a.DocStride < 0 || a.DocStride >= a.MaxSeqLength:
+		return fmt.Errorf("train: need 0 <= --doc-stride < --max-seq-length")
+	case a.MaxSteps <= 0 && a.NumTrainEpochs <= 0:
+		return fmt.Errorf("train: set --num-train-epochs or --max-steps")
+	}
+	_, err := ParseScheduleKind(a.LRSchedulerType)
+	return err
+}

@@ -1,0 +1,465 @@
+package train
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spanqa/spanqa/data/batch"
+	"github.com/spanqa/spanqa/data/features"
+	"github.com/spanqa/spanqa/data/squad"
+	"github.com/spanqa/spanqa/data/tokenize"
+	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/models"
+	"github.com/spanqa/spanqa/torch"
+)
+
+// Result summarises a finished (or interrupted) run.
+type Result struct {
+	GlobalStep  int64
+	Epoch       float64
+	TrainLoss   float64 // mean loss over the run's steps
+	EvalEM      float64 // last evaluation (NaN when none ran)
+	EvalF1      float64
+	BestF1      float64
+	Interrupted bool
+	Runtime     time.Duration
+	Sequences   int64 // training windows processed
+	OutputDir   string
+}
+
+// Trainer runs one training job.
+type Trainer struct {
+	Args Args
+	// Log receives progress: a bar on a terminal, plain lines otherwise.
+	Log io.Writer
+
+	tok        *tokenize.Tokenizer
+	model      models.QAModel
+	opt        *AdamW
+	sched      Schedule
+	loader     *batch.Loader
+	evalEx     []squad.Example
+	evalWin    []features.Window
+	state      *TrainerState
+	logFile    *os.File
+	numWindows int
+	batchesPer int // micro-batches per epoch
+	stepsPer   int64
+}
+
+// Run trains according to args; cancelling ctx (Ctrl-C) saves a checkpoint and returns
+// cleanly with Result.Interrupted set.
+func Run(ctx context.Context, args Args, logw io.Writer) (*Result, error) {
+	if logw == nil {
+		logw = os.Stderr
+	}
+	t := &Trainer{Args: args, Log: logw}
+	return t.run(ctx)
+}
+
+func (t *Trainer) logf(format string, a ...any) { fmt.Fprintf(t.Log, format+"\n", a...) }
+
+func (t *Trainer) run(ctx context.Context) (*Result, error) {
+	a := &t.Args
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	dev, err := torch.ParseDevice(a.Device)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	torch.ManualSeed(uint64(a.Seed))
+	if t.tok, err = tokenize.Load(a.Model); err != nil {
+		return nil, fmt.Errorf("train: tokenizer: %w", err)
+	}
+	if err := t.loadModel(dev); err != nil {
+		return nil, err
+	}
+	defer t.model.Params().Free()
+	if err := t.prepareData(); err != nil {
+		return nil, err
+	}
+	t.opt = NewAdamW(t.model.Params(), a.AdamBeta1, a.AdamBeta2, a.AdamEpsilon, a.WeightDecay)
+	defer t.opt.Free()
+	t.planSteps()
+	if err := t.restore(); err != nil {
+		return nil, err
+	}
+	t.logf("train: %s, %d parameters; %d training windows, %d micro-batches/epoch, %d optimizer steps (warm-up %d); %s",
+		t.model.Config().ModelType, t.model.Params().Count(), t.numWindows, t.batchesPer, t.sched.TotalSteps, t.sched.WarmupSteps, t.opt)
+	if t.logFile, err = os.OpenFile(filepath.Join(a.OutputDir, "train_log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	defer t.logFile.Close()
+	res, err := t.loop(ctx)
+	if err != nil {
+		return res, err
+	}
+	if !res.Interrupted {
+		if err := t.finish(res); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
+}
+
+func (t *Trainer) loadModel(dev torch.Device) error {
+	a := &t.Args
+	var err error
+	if a.FromScratch {
+		cfg, cerr := models.LoadConfig(filepath.Join(a.Model, "config.json"))
+		if cerr != nil {
+			return fmt.Errorf("train: %w", cerr)
+		}
+		if err := cfg.Override(a.ConfigOverrides); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		t.model, err = models.New(cfg, dev)
+	} else {
+		t.model, err = models.Load(a.Model, models.LoadOptions{Device: dev, ConfigOverrides: a.ConfigOverrides, Log: log.New(t.Log, "", 0)})
+	}
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// prepareData reads the training data (examples, or ready-made windows in JSON Lines) and
+// the evaluation examples, and cuts windows as run_qa.py does.
+func (t *Trainer) prepareData() error {
+	a := &t.Args
+	fopts := features.Options{MaxLength: a.MaxSeqLength, Stride: a.DocStride, ModelLimit: int(t.model.Config().MaxLength())}
+	var trainWin []features.Window
+	if isWindowsFile(a.TrainFile) {
+		f, err := os.Open(a.TrainFile)
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+		trainWin, err = features.ReadJSONL(f, a.TrainFile)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	} else {
+		ex, err := readExamples(a.TrainFile, a.SkipInvalid, a.MaxTrainSamples, t.Log)
+		if err != nil {
+			return err
+		}
+		if trainWin, err = features.Train(ex, t.tok, fopts); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if len(trainWin) == 0 {
+		return fmt.Errorf("train: %s yields no training windows", a.TrainFile)
+	}
+	t.numWindows = len(trainWin)
+	var err error
+	t.loader, err = batch.NewLoader(trainWin, batch.Config{
+		BatchSize: a.PerDeviceTrainBatchSize, PadID: t.tok.PadID(), Shuffle: !a.NoShuffle, Seed: uint64(a.Seed), MaxLength: a.MaxSeqLength,
+	})
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if a.EvalFile != "" {
+		if t.evalEx, err = readExamples(a.EvalFile, a.SkipInvalid, a.MaxEvalSamples, t.Log); err != nil {
+			return err
+		}
+		if t.evalWin, err = features.Eval(t.evalEx, t.tok, fopts); err != nil {
+			return fmt.Errorf("train: eval windows: %w", err)
+		}
+	}
+	return nil
+}
+
+// isWindowsFile tells `spanqa features` output (windows with input_ids) from SQuAD JSON Lines.
+func isWindowsFile(path string) bool {
+	if !strings.HasSuffix(path, ".jsonl") {
+		return false
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 4096)
+	n, _ := f.Read(head)
+	return strings.Contains(string(head[:n]), `"input_ids"`)
+}
+
+func readExamples(path string, skipInvalid bool, limit int, logw io.Writer) ([]squad.Example, error) {
+	ex, rep, err := squad.Read(path, squad.Options{SkipInvalid: skipInvalid})
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	if n := rep.Skipped; n > 0 {
+		fmt.Fprintf(logw, "train: %s: skipped %d invalid examples\n", path, n)
+	}
+	if limit > 0 && len(ex) > limit {
+		ex = ex[:limit]
+	}
+	return ex, nil
+}
+
+// planSteps computes steps per epoch and the schedule as HF's Trainer does.
+func (t *Trainer) planSteps() {
+	a := &t.Args
+	t.batchesPer = t.loader.NumBatches()
+	t.stepsPer = int64(max(t.batchesPer/a.GradientAccumulationSteps, 1))
+	total := a.MaxSteps
+	if total <= 0 {
+		total = int64(math.Ceil(a.NumTrainEpochs * float64(t.stepsPer)))
+	}
+	kind, _ := ParseScheduleKind(a.LRSchedulerType)
+	t.sched = Schedule{Kind: kind, WarmupSteps: WarmupFor(a.WarmupSteps, a.WarmupRatio, total), TotalSteps: total}
+	t.state = &TrainerState{MaxSteps: total, NumTrainEpochs: a.NumTrainEpochs, TrainBatchSize: a.PerDeviceTrainBatchSize,
+		DataPosition: batch.Position{Epoch: 0, Batch: -1}}
+}
+
+// restore resumes from the newest checkpoint when --resume is set.
+func (t *Trainer) restore() error {
+	if !t.Args.Resume {
+		return nil
+	}
+	cks, err := Checkpoints(t.Args.OutputDir)
+	if err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if len(cks) == 0 {
+		t.logf("train: --resume: no checkpoint in %s, starting fresh", t.Args.OutputDir)
+		return nil
+	}
+	ck := cks[len(cks)-1]
+	st, err := loadCheckpoint(ck, t.model, t.opt)
+	if err != nil {
+		return err
+	}
+	st.MaxSteps, st.NumTrainEpochs = t.state.MaxSteps, t.state.NumTrainEpochs
+	t.state = st
+	t.logf("train: resumed from %s (step %d, epoch %d, batch %d)", ck, st.GlobalStep, st.DataPosition.Epoch, st.DataPosition.Batch)
+	return nil
+}
+
+// loop runs epochs of optimizer steps until the planned number of steps.
+func (t *Trainer) loop(ctx context.Context) (*Result, error) {
+	a := &t.Args
+	res := &Result{OutputDir: a.OutputDir, EvalEM: math.NaN(), EvalF1: math.NaN(), BestF1: math.NaN()}
+	if t.state.BestMetric != nil {
+		res.BestF1 = *t.state.BestMetric
+	}
+	start := time.Now()
+	prog := newProgress(t.Log, t.sched.TotalSteps, t.state.GlobalStep)
+	defer prog.finish()
+	dev := t.model.Params().Device()
+	var lossSum float64
+	var lossN int64
+	epoch, from := t.state.DataPosition.Epoch, t.state.DataPosition.Batch+1
+	if t.state.EpochDone {
+		epoch, from = epoch+1, 0
+	}
+	for t.state.GlobalStep < t.sched.TotalSteps {
+		it := t.loader.Epoch(ctx, epoch, from)
+		var micro []*batch.Batch
+		for t.state.GlobalStep < t.sched.TotalSteps {
+			b, err := it.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				it.Close()
+				if ctx.Err() != nil {
+					return t.interrupt(res, start)
+				}
+				return res, fmt.Errorf("train: data: %w", err)
+			}
+			micro = append(micro, b)
+			if len(micro) < a.GradientAccumulationSteps {
+				continue
+			}
+			mbs := make([]MicroBatch, len(micro))
+			for i, mb := range micro {
+				mb := mb
+				mbs[i] = func(s *torch.Scope) models.Inputs { return eval.BatchInputs(s, mb, dev) }
+				res.Sequences += int64(mb.B)
+			}
+			lr := a.LearningRate * t.sched.Factor(t.state.GlobalStep)
+			sr, err := Step(t.model, t.opt, mbs, lr, a.MaxGradNorm)
+			if err != nil {
+				it.Close()
+				return res, err
+			}
+			t.state.GlobalStep++
+			t.state.DataPosition = micro[len(micro)-1].Pos
+			t.state.EpochDone = false
+			t.state.Epoch = float64(epoch) + float64(t.state.DataPosition.Batch+1)/float64(t.batchesPer)
+			micro = micro[:0]
+			lossSum += sr.Loss
+			lossN++
+			prog.step(sr)
+			if a.LoggingSteps > 0 && t.state.GlobalStep%a.LoggingSteps == 0 {
+				t.record(map[string]any{"loss": round4(sr.Loss), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
+			}
+			if a.EvalSteps > 0 && t.state.GlobalStep%a.EvalSteps == 0 && t.evalEx != nil {
+				if err := t.evaluate(ctx, res); err != nil {
+					it.Close()
+					return res, err
+				}
+			}
+			if a.SaveSteps > 0 && t.state.GlobalStep%a.SaveSteps == 0 {
+				if err := t.checkpoint(); err != nil {
+					it.Close()
+					return res, err
+				}
+			}
+			if ctx.Err() != nil {
+				it.Close()
+				return t.interrupt(res, start)
+			}
+		}
+		it.Close()
+		if ctx.Err() != nil {
+			return t.interrupt(res, start)
+		}
+		// End of epoch (or of the run): evaluate and checkpoint, as HF's epoch strategies do.
+		t.state.EpochDone = t.state.DataPosition.Batch+1 >= t.batchesPer
+		if t.evalEx != nil {
+			if err := t.evaluate(ctx, res); err != nil {
+				return res, err
+			}
+		}
+		if err := t.checkpoint(); err != nil {
+			return res, err
+		}
+		epoch, from = epoch+1, 0
+	}
+	res.GlobalStep, res.Epoch, res.Runtime = t.state.GlobalStep, t.state.Epoch, time.Since(start)
+	if lossN > 0 {
+		res.TrainLoss = lossSum / float64(lossN)
+	}
+	return res, nil
+}
+
+func (t *Trainer) interrupt(res *Result, start time.Time) (*Result, error) {
+	t.logf("train: interrupted at step %d: saving a checkpoint", t.state.GlobalStep)
+	res.Interrupted = true
+	res.GlobalStep, res.Epoch, res.Runtime = t.state.GlobalStep, t.state.Epoch, time.Since(start)
+	if t.state.GlobalStep == 0 {
+		return res, nil
+	}
+	return res, t.checkpoint()
+}
+
+func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
+
+// record appends a log-history entry (HF's log_history) and a line of train_log.jsonl.
+func (t *Trainer) record(entry map[string]any) {
+	entry["step"] = t.state.GlobalStep
+	entry["epoch"] = math.Round(t.state.Epoch*100) / 100
+	t.state.LogHistory = append(t.state.LogHistory, entry)
+	if t.logFile != nil {
+		if data, err := jsonLine(entry); err == nil {
+			t.logFile.Write(data)
+		}
+	}
+}
+
+func (t *Trainer) checkpoint() error {
+	if t.state.GlobalStep == 0 {
+		return nil
+	}
+	path, err := saveCheckpoint(t.Args.OutputDir, t.model, t.opt, t.sched, t.state, &t.Args)
+	if err != nil {
+		return err
+	}
+	return rotateCheckpoints(t.Args.OutputDir, t.Args.SaveTotalLimit, t.bestPath(path))
+}
+
+// bestPath is the checkpoint folder holding the best F1 so far; the one just written when it
+// is the best.
+func (t *Trainer) bestPath(just string) string {
+	if t.state.BestModelCheckpoint == "" && t.state.BestMetric != nil {
+		t.state.BestModelCheckpoint = just
+	}
+	return t.state.BestModelCheckpoint
+}
+
+// evaluate runs the evaluation set and logs EM/F1; a new best F1 marks the next checkpoint
+// as the best.
+func (t *Trainer) evaluate(ctx context.Context, res *Result) error {
+	dir := filepath.Join(t.Args.OutputDir, "eval")
+	rr, err := eval.Run(ctx, &eval.ModelPredictor{Model: t.model, PadID: t.tok.PadID()}, t.evalEx, t.evalWin, eval.RunConfig{
+		OutputDir: dir, BatchSize: t.Args.PerDeviceEvalBatchSize, SkipResultsFile: true,
+		Options: eval.Options{Version2WithNegative: t.Args.Version2WithNegative},
+	})
+	if err != nil {
+		return fmt.Errorf("train: evaluation at step %d: %w", t.state.GlobalStep, err)
+	}
+	em, f1 := exactF1(rr)
+	res.EvalEM, res.EvalF1 = em, f1
+	t.record(map[string]any{"eval_exact_match": em, "eval_f1": f1})
+	t.logf("train: step %d epoch %.2f: eval exact_match %.2f f1 %.2f", t.state.GlobalStep, t.state.Epoch, em, f1)
+	if t.state.BestMetric == nil || f1 > *t.state.BestMetric {
+		best := f1
+		t.state.BestMetric = &best
+		t.state.BestModelCheckpoint = filepath.Join(t.Args.OutputDir, fmt.Sprintf("%s%d", checkpointPrefix, t.state.GlobalStep))
+		res.BestF1 = f1
+	}
+	return nil
+}
+
+// finish writes the final model (with tokenizer files), trainer_state.json, the plot and
+// eval_results.json into the output folder.
+func (t *Trainer) finish(res *Result) error {
+	a := &t.Args
+	if err := models.Save(t.model, a.OutputDir); err != nil {
+		return err
+	}
+	for _, f := range models.TokenizerFiles {
+		src := filepath.Join(a.Model, f)
+		if data, err := os.ReadFile(src); err == nil {
+			if err := os.WriteFile(filepath.Join(a.OutputDir, f), data, 0o644); err != nil {
+				return fmt.Errorf("train: %w", err)
+			}
+		}
+	}
+	t.record(map[string]any{"train_loss": res.TrainLoss, "train_runtime": res.Runtime.Seconds(),
+		"train_samples_per_second": float64(res.Sequences) / res.Runtime.Seconds()})
+	if err := writeJSON(filepath.Join(a.OutputDir, "trainer_state.json"), t.state); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if !math.IsNaN(res.EvalF1) {
+		if err := writeJSON(filepath.Join(a.OutputDir, "eval_results.json"), map[string]any{
+			"eval_exact_match": res.EvalEM, "eval_f1": res.EvalF1, "epoch": t.state.Epoch}); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
+	if !a.NoPlot {
+		if err := Plot(t.state.LogHistory, filepath.Join(a.OutputDir, "training_plot.png")); err != nil {
+			t.logf("train: plot: %v", err)
+		}
+	}
+	t.logf("train: done: %d steps in %s (%.2f windows/s), train loss %.4f, eval EM %.2f F1 %.2f; model in %s",
+		res.GlobalStep, res.Runtime.Round(time.Second), float64(res.Sequences)/res.Runtime.Seconds(), res.TrainLoss, res.EvalEM, res.EvalF1, a.OutputDir)
+	return nil
+}
+
+// exactF1 picks EM and F1 from whichever metric ran.
+func exactF1(rr *eval.RunResult) (em, f1 float64) {
+	if rr.V2 != nil {
+		return rr.V2.Exact, rr.V2.F1
+	}
+	if rr.V1 != nil {
+		return rr.V1.ExactMatch, rr.V1.F1
+	}
+	return math.NaN(), math.NaN()
+}
