@@ -66,7 +66,7 @@ func saveCheckpoint(dir string, m models.QAModel, opt *AdamW, sched Schedule, st
 	if err := models.Save(m, tmp); err != nil {
 		return fail(err)
 	}
-	crashHook("after-model")
+	crashHook("after-model", st.GlobalStep)
 	optState, err := opt.State()
 	if err != nil {
 		return fail(err)
@@ -109,9 +109,10 @@ func saveCheckpoint(dir string, m models.QAModel, opt *AdamW, sched Schedule, st
 	return final, nil
 }
 
-// crashHook lets the crash test kill the process in the middle of a checkpoint write.
-func crashHook(stage string) {
-	if os.Getenv("SPANQA_TEST_CRASH_CHECKPOINT") == stage {
+// crashHook lets the crash test kill the process in the middle of a checkpoint write:
+// SPANQA_TEST_CRASH_CHECKPOINT=<stage>@<step>.
+func crashHook(stage string, step int64) {
+	if os.Getenv("SPANQA_TEST_CRASH_CHECKPOINT") == fmt.Sprintf("%s@%d", stage, step) {
 		fmt.Fprintln(os.Stderr, "spanqa: simulated crash during checkpoint write")
 		os.Exit(3)
 	}

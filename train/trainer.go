@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -40,6 +41,9 @@ type Trainer struct {
 	Args Args
 	// Log receives progress: a bar on a terminal, plain lines otherwise.
 	Log io.Writer
+	// OnStep, when set, is called after every optimizer step (tests use it to stop a run at
+	// an exact step by cancelling the context).
+	OnStep func(step int64, r StepResult)
 
 	tok        *tokenize.Tokenizer
 	model      models.QAModel
@@ -58,16 +62,20 @@ type Trainer struct {
 // Run trains according to args; cancelling ctx (Ctrl-C) saves a checkpoint and returns
 // cleanly with Result.Interrupted set.
 func Run(ctx context.Context, args Args, logw io.Writer) (*Result, error) {
-	if logw == nil {
-		logw = os.Stderr
-	}
-	t := &Trainer{Args: args, Log: logw}
-	return t.run(ctx)
+	return (&Trainer{Args: args, Log: logw}).Run(ctx)
 }
 
 func (t *Trainer) logf(format string, a ...any) { fmt.Fprintf(t.Log, format+"\n", a...) }
 
-func (t *Trainer) run(ctx context.Context) (*Result, error) {
+// Run trains; see the package-level Run.
+func (t *Trainer) Run(ctx context.Context) (*Result, error) {
+	if t.Log == nil {
+		t.Log = os.Stderr
+	}
+	// libtorch keeps per-OS-thread state (OpenMP thread teams, grad mode): running the whole
+	// job on one thread keeps CPU results bit-reproducible from run to run.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	a := &t.Args
 	if err := a.Validate(); err != nil {
 		return nil, err
@@ -306,6 +314,9 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 			lossSum += sr.Loss
 			lossN++
 			prog.step(sr)
+			if t.OnStep != nil {
+				t.OnStep(t.state.GlobalStep, sr)
+			}
 			if a.LoggingSteps > 0 && t.state.GlobalStep%a.LoggingSteps == 0 {
 				t.record(map[string]any{"loss": round4(sr.Loss), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
 			}
