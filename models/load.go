@@ -60,7 +60,10 @@ func ignoredKey(k string) bool {
 	return strings.HasPrefix(k, "cls.") || strings.HasPrefix(k, "lm_head.") || strings.Contains(k, "pooler.") ||
 		strings.HasSuffix(k, "position_ids") || strings.HasSuffix(k, "token_type_ids") ||
 		strings.HasPrefix(k, "mask_predictions.") || strings.HasPrefix(k, "lm_predictions.") ||
-		strings.HasPrefix(k, "classifier.")
+		strings.HasPrefix(k, "classifier.") ||
+		// DeBERTa checkpoints with position_biased_input=false may still carry an absolute
+		// position table the model does not use; HF skips it too.
+		strings.HasSuffix(k, "embeddings.position_embeddings.weight")
 }
 
 // legacyName maps old TF-era names (LayerNorm.gamma/beta) to today's, as HF does.
