@@ -22,6 +22,7 @@ type Window struct {
 	// SequenceIDs: -1 special, 0 question, 1 context.
 	SequenceIDs []int
 	// StartPos and EndPos are the training targets: token positions of the first answer, or the
-	// CLS index when the answer is not fully inside the window.
+	// CLS index when the answer is not fully inside the window (run_qa.py's rule, edge case
+	// included: see answerPositions). Evaluation windows have -1.
 	StartPos, EndPos int
 }

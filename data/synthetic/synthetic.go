@@ -106,7 +106,6 @@ func newWorld() *world {
 	return w
 }
 
-
 func relations() []relation {
 	from := func(get func(w *world) []string) func(r *rand.Rand, w *world) string {
 		return func(r *rand.Rand, w *world) string { l := get(w); return l[r.Intn(len(l))] }

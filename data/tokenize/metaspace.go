@@ -73,6 +73,7 @@ func parseUgMetaspace(raw json.RawMessage) (*ugMetaspace, error) {
 // segment): spaces replaced, replacement prepended, with HF's alignments. A replaced space keeps
 // the span of the space; a prepended ▁ takes the span of the split's first character, so the
 // first token "▁word" starts where "word" starts and a lone leading "▁" covers that character.
+// The encoder needs the materialised text only when Metaspace does not split (see nextWord).
 func (m *ugMetaspace) apply(src *ugText, a, b int, dst *ugText) {
 	dst.b = dst.b[:0]
 	dst.align = dst.align[:0]

@@ -134,3 +134,36 @@ func FuzzPrecompiledStreaming(f *testing.F) {
 		}
 	})
 }
+
+// TestGraphemeClusters checks cluster boundaries on the cases UAX #29 singles out. (The class
+// table was also compared, code point by code point, with Perl's Unicode 14 GCB data.)
+func TestGraphemeClusters(t *testing.T) {
+	split := func(s string) []string {
+		var out []string
+		for i := 0; i < len(s); {
+			e := graphemeEnd([]byte(s), i)
+			out = append(out, s[i:e])
+			i = e
+		}
+		return out
+	}
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"ab", []string{"a", "b"}},
+		{"\r\n\n\r", []string{"\r\n", "\n", "\r"}},
+		{"e\u0301\u0308x", []string{"e\u0301\u0308", "x"}},
+		{"\x07\u0301", []string{"\x07", "\u0301"}},                                         // nothing extends a control
+		{"\u1100\u1161\u11a8\uac00\u11a8", []string{"\u1100\u1161\u11a8", "\uac00\u11a8"}}, // jamo, LV+T
+		{"👩\u200d👩\u200d👧x", []string{"👩\u200d👩\u200d👧", "x"}},                             // ZWJ sequence (GB11)
+		{"a\u200d👧", []string{"a\u200d", "👧"}},                                             // ZWJ joins only after a pictograph
+		{"🇫🇷🇩🇪🇮", []string{"🇫🇷", "🇩🇪", "🇮"}},                                               // regional indicator pairs
+		{"\u0600\u0661", []string{"\u0600\u0661"}},                                         // prepend
+		{"क\u093f", []string{"क\u093f"}},                                                   // spacing mark
+		{"ﾊﾟ", []string{"ﾊﾟ"}},                                                             // U+FF9F is Extend
+		{"1\ufe0f\u20e3", []string{"1\ufe0f\u20e3"}},
+	} {
+		assert.Equal(t, c.want, split(c.in), "%q", c.in)
+	}
+}

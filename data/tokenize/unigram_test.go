@@ -220,15 +220,18 @@ func TestUnigramOffsetRules(t *testing.T) {
 	}
 }
 
-// FuzzUnigramEncode checks that arbitrary text never panics and that offsets stay within the
-// segment, with start <= end and non-decreasing starts.
+// FuzzUnigramEncode checks that arbitrary text never panics, that offsets stay within the
+// segment with start <= end and non-decreasing starts, and that the encoders built from
+// tokenizer.json and from spm.model agree.
 func FuzzUnigramEncode(f *testing.F) {
-	for _, s := range []string{"", "hello world", "  x  ", "e\u0301\r\n\u200d👩‍👩‍👧", "\x07™\x1eg", "ﾊﾟ한\u1100\u1161", "[UNK][CLS]", "\xff\xfe"} {
+	for _, s := range []string{"", "hello world", "  x  ", "e\u0301\r\n\u200d👩‍👩‍👧", "\x07™\x1eg", "ﾊﾟ한\u1100\u1161",
+		"a [UNK] b", "[UNK][CLS]", "\xff\xfe", "▁▁ ▁", "\u3000\u00a0x\u2028"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		enc, _ := loadDebertaEncoders(t)
-		ps, err := enc.encode(s)
+		fromJSON, fromSPM := loadDebertaEncoders(t)
+		matchUnk := func(n string) []addedMatch { return findLiterals(n, map[string]int64{"[UNK]": 3}) }
+		ps, err := fromJSON.encodeSplitting(s, matchUnk)
 		if err != nil {
 			t.Fatalf("encode(%q): %v", s, err)
 		}
@@ -242,7 +245,26 @@ func FuzzUnigramEncode(f *testing.F) {
 			}
 			last = p.Start
 		}
+		ps2, err := fromSPM.encodeSplitting(s, matchUnk)
+		if err != nil {
+			t.Fatalf("spm encode(%q): %v", s, err)
+		}
+		if d := cmpPieces(ps, ps2); d != "" {
+			t.Fatalf("encode(%q): tokenizer.json and spm.model differ: %s", s, d)
+		}
 	})
+}
+
+func cmpPieces(a, b []piece) string {
+	if len(a) != len(b) {
+		return fmt.Sprintf("%d pieces vs %d", len(a), len(b))
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return fmt.Sprintf("piece %d: %+v vs %+v", i, a[i], b[i])
+		}
+	}
+	return ""
 }
 
 // BenchmarkUnigramEncode measures the encoder alone (no windows): question and context of every
@@ -270,3 +292,138 @@ func BenchmarkUnigramEncode(b *testing.B) {
 //
 //	taskset -c 0 go test ./data/tokenize -run '^$' -bench EncodePairDeBERTa -cpu 1
 func BenchmarkEncodePairDeBERTa(b *testing.B) { benchmarkEncodePair(b, "deberta-v3-base") }
+
+// tinyModel builds a Unigram model from (piece, score) pairs with unk id 0.
+func tinyModel(t *testing.T, byteFallback bool, vocab ...any) *unigramModel {
+	t.Helper()
+	var pieces []string
+	var scores []float64
+	for i := 0; i < len(vocab); i += 2 {
+		pieces = append(pieces, vocab[i].(string))
+		scores = append(scores, vocab[i+1].(float64))
+	}
+	m, err := newUnigramModel(pieces, scores, 0, byteFallback)
+	require.NoError(t, err)
+	return m
+}
+
+func tokenizeWords(t *testing.T, m *unigramModel, word string) []string {
+	t.Helper()
+	var sc ugScratch
+	toks, err := m.tokenize(word, &sc, nil)
+	require.NoError(t, err)
+	var out []string
+	for _, tk := range toks {
+		out = append(out, fmt.Sprintf("%s:%d:%d-%d", tk.text, tk.id, tk.start, tk.end))
+	}
+	return out
+}
+
+func TestUnigramViterbi(t *testing.T) {
+	// HF's own doc example: best path plus fused unknowns.
+	m := tinyModel(t, false, "<unk>", 0.0, "a", 0.0, "b", 0.0, "c", 0.0, "d", 0.0, "cd", 1.0, "ab", 2.0, "abc", 5.0, "abcd", 10.0)
+	assert.Equal(t, []string{"abcd:8:0-4", "a:1:4-5", "cd:5:5-7", "xx:0:7-9"}, tokenizeWords(t, m, "abcdacdxx"))
+
+	// Ties: HF keeps the first candidate reaching a position (strict >), so "gogogo" is go|gogo.
+	m = tinyModel(t, false, "<unk>", 0.0, "go", -1.0, "gogo", -2.0)
+	assert.Equal(t, []string{"go:1:0-2", "gogo:2:2-6"}, tokenizeWords(t, m, "gogogo"))
+
+	// Unknown characters: one fused token; a fused run that spells a piece gets that piece's id.
+	m = tinyModel(t, false, "<unk>", 0.0, "a", -1.0, "éé", -30.0)
+	assert.Equal(t, []string{"a:1:0-1", "ωψ:0:1-5", "a:1:5-6"}, tokenizeWords(t, m, "aωψa"))
+	assert.Equal(t, []string{"éé:2:0-4"}, tokenizeWords(t, m, "éé"))
+
+	// A duplicated piece resolves to its last id, as HF's token map does.
+	m = tinyModel(t, false, "<unk>", 0.0, "a", -1.0, "a", -2.0)
+	assert.Equal(t, []string{"a:2:0-1"}, tokenizeWords(t, m, "a"))
+}
+
+func TestUnigramByteFallback(t *testing.T) {
+	vocab := []any{"<unk>", 0.0, "a", -1.0}
+	for b := 0; b < 256; b++ {
+		vocab = append(vocab, fmt.Sprintf("<0x%02X>", b), 0.0)
+	}
+	m := tinyModel(t, true, vocab...)
+	// Each byte of the unknown run becomes its <0xNN> piece, all spanning the whole run.
+	assert.Equal(t, []string{"a:1:0-1", "<0xCF>:209:1-3", "<0x89>:139:1-3", "a:1:3-4"}, tokenizeWords(t, m, "aωa"))
+
+	// Without every byte piece, the run stays unknown.
+	m = tinyModel(t, true, "<unk>", 0.0, "a", -1.0, "<0xCF>", 0.0)
+	assert.Equal(t, []string{"ω:0:0-2"}, tokenizeWords(t, m, "ω"))
+}
+
+func TestUnigramJSONConfig(t *testing.T) {
+	// Normalisers: Strip, Replace (literal and regex; the replacement takes the span of the last
+	// replaced byte, as in HF), Lowercase, and a Precompiled without charsmap (nothing to do).
+	enc := tinyEncoder(t, `{"type":"Sequence","normalizers":[{"type":"Strip","strip_left":true,"strip_right":false},
+		{"type":"Replace","pattern":{"String":"x"},"content":"b"},{"type":"Replace","pattern":{"Regex":"c+"},"content":"a"},
+		{"type":"Lowercase"},{"type":"Precompiled","precompiled_charsmap":null}]}`, `{"type":"Metaspace","replacement":"▁"}`)
+	ps, err := enc.encode("  AxccB ")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"▁a 2 2 3", "b 3 3 4", "a 5 5 6", "b 3 6 7", "▁ 1 7 8"}, render(ps))
+
+	for _, bad := range [][3]string{
+		{`{"type":"BPE","vocab":{}}`, `null`, `null`},
+		{`{"type":"Unigram","unk_id":5,"vocab":[["a",0]]}`, `null`, `null`},
+		{`{"type":"Unigram","vocab":[]}`, `null`, `null`},
+		{`{"type":"Unigram","vocab":[["a","x"]]}`, `null`, `null`},
+		{tinyUnigramJSON, `{"type":"NFKC"}`, `null`},
+		{tinyUnigramJSON, `{"type":"Replace","pattern":{"Regex":"("},"content":""}`, `null`},
+		{tinyUnigramJSON, `{"type":"Replace","pattern":{},"content":""}`, `null`},
+		{tinyUnigramJSON, `{"type":"Precompiled","precompiled_charsmap":"!!"}`, `null`},
+		{tinyUnigramJSON, `{"type":"Precompiled","precompiled_charsmap":"AAAA"}`, `null`},
+	} {
+		_, err := newUnigramFromJSON(json.RawMessage(bad[0]), json.RawMessage(bad[1]), json.RawMessage(bad[2]))
+		assert.Error(t, err, "%v", bad)
+	}
+
+	// A model without unk_id fails on unknown characters instead of inventing an id.
+	enc2, err := newUnigramFromJSON(json.RawMessage(`{"type":"Unigram","vocab":[["a",-1]]}`), nil, nil)
+	require.NoError(t, err)
+	_, err = enc2.encode("ab")
+	assert.Error(t, err)
+	ps, err = enc2.encode("aa")
+	require.NoError(t, err)
+	assert.Len(t, ps, 2)
+}
+
+// TestUnigramConcurrent encodes from several goroutines (the scratch pool and the word cache are
+// shared) and expects the sequential results.
+func TestUnigramConcurrent(t *testing.T) {
+	enc, _ := loadDebertaEncoders(t)
+	pairs := readJSONL[qaPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
+	if testing.Short() {
+		pairs = pairs[:40]
+	}
+	want := make([][]piece, len(pairs))
+	for i, p := range pairs {
+		var err error
+		want[i], err = enc.encode(p.Context)
+		require.NoError(t, err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range pairs {
+				i := (k + g*len(pairs)/4) % len(pairs)
+				got, err := enc.encode(pairs[i].Context)
+				if err != nil {
+					errs <- err.Error()
+					return
+				}
+				if d := cmpPieces(got, want[i]); d != "" {
+					errs <- pairs[i].ID + ": " + d
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
