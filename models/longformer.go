@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/nn"
@@ -67,6 +68,12 @@ func paddingMultiple(windows []int64) int64 {
 // before the first separator (<s> and the question), as HF's QA model does; that rule needs
 // exactly three separators per row (<s> q </s></s> context </s>).
 func (m *Longformer) Forward(in Inputs, train bool) Output {
+	// libtorch numbers autograd nodes with a per-OS-thread counter, and backward orders its work
+	// (so the order in which a tensor's gradients are summed) by those numbers. Several
+	// gradients meet at each layer's input here, so a goroutine moving between threads
+	// mid-forward would change the last bits of some gradients from run to run.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	ids := in.IDs
 	b, length := ids.Size(0), ids.Size(1)
 	merged := m.mergedMask(in)
@@ -91,10 +98,10 @@ func (m *Longformer) Forward(in Inputs, train bool) Output {
 	}
 
 	x := m.embeddings.forward(ids, typeIDs, robertaPositions(ids, m.cfg.PadTokenID), train)
-	masks := newLongformerMasks(merged, b, n, m.cfg.HiddenSize, x.DType(), x.Device())
+	masks := newLongformerMasks(merged, b, n, m.cfg.HiddenSize, m.cfg.NumAttentionHeads, x.DType(), x.Device())
 	defer masks.free()
 	for _, l := range m.layers {
-		x = inOwnScope(x, func(x *torch.Tensor) *torch.Tensor { return l.forward(x, masks, train) })
+		x = inOwnScope(func(x []*torch.Tensor) *torch.Tensor { return l.forward(x[0], masks, train) }, x)
 	}
 	return m.head.forward(x.Narrow(1, 0, length), in)
 }
@@ -159,17 +166,22 @@ func questionGlobalMask(ids []int64, b, length, sep int64) []int64 {
 	return global
 }
 
-// inOwnScope runs fn on x in a scope of its own, so that the intermediates fn creates are
-// released when it returns instead of when the caller's scope closes: a long input then needs
-// one layer's activations at a time under NoGrad, not all of them. Autograd keeps its own
-// references to what backward needs, so releasing our handles is safe in training too. Only
-// fn's result survives, moved into x's scope. fn must derive its tensors from the x it is
-// given (operations land in their first scoped operand's scope).
-func inOwnScope(x *torch.Tensor, fn func(x *torch.Tensor) *torch.Tensor) *torch.Tensor {
-	outer := x.Scope()
+// inOwnScope runs fn in a scope of its own, on views of args that belong to that scope, so that
+// the intermediates fn creates are released when it returns instead of when the caller's scope
+// closes: a long input then needs one layer's (or one kernel's) activations at a time under
+// NoGrad, not all of them. Autograd keeps its own references to what backward needs, so
+// releasing our handles is safe in training too. Only fn's result survives, moved into the
+// first argument's scope. fn must derive its tensors from the views it is given (an operation
+// lands in its first scoped operand's scope).
+func inOwnScope(fn func(args []*torch.Tensor) *torch.Tensor, args ...*torch.Tensor) *torch.Tensor {
+	outer := args[0].Scope()
 	var out *torch.Tensor
 	torch.WithScope(func(s *torch.Scope) {
-		out = s.Keep(fn(s.Adopt(x.View(x.Shape()...))))
+		views := make([]*torch.Tensor, len(args))
+		for i, a := range args {
+			views[i] = s.Adopt(a.View(a.Shape()...))
+		}
+		out = s.Keep(fn(views))
 	})
 	return outer.Adopt(out)
 }
@@ -222,6 +234,13 @@ func (l *longformerLayer) forward(x *torch.Tensor, m *longformerMasks, train boo
 
 // longformerSelfAttention is sliding-window attention for every token plus full attention for
 // the global ones, which have projections of their own.
+//
+// Numerics: besides computing what HF computes, it keeps HF's tensor layouts (projections of the
+// sequence-first [n, B, H] view, scores as [B, n, heads, k]), its chunk shapes and its order of
+// operations. libtorch picks kernels (and so rounding) by shape and layout, and autograd sums a
+// tensor's gradients in the order of its uses, so that is what makes the results agree with HF
+// bit for bit rather than to ~1e-6. Gradients that are zero in exact arithmetic (the key biases:
+// softmax ignores a per-row constant) are pure rounding noise and only match that way.
 type longformerSelfAttention struct {
 	query, key, value                   *nn.Linear
 	queryGlobal, keyGlobal, valueGlobal *nn.Linear
@@ -246,129 +265,169 @@ func newLongformerSelfAttention(p *nn.Params, cfg *Config, attentionWindow int64
 	}
 }
 
-// forward attends x [B, n, H] (n a multiple of the window) and returns [B, n, H].
+// forward attends x [B, n, H] (n a multiple of 2·window) and returns [B, n, H].
 //
-// Every row's scores are its 2w+1 window keys (padding and global keys excluded: those are
-// either absent or come next) followed, when the batch has global tokens, by the G global keys
-// scored with the ordinary key projection; one softmax covers both. The rows of global tokens
-// are then replaced by their own full attention (see globalRows).
+// Each row scores the G global keys of its batch row (with the ordinary key projection) followed
+// by its 2w+1 window keys, from which padding and global keys are masked out (those are absent,
+// or already counted among the G); one softmax covers both. The rows of global tokens are then
+// replaced by their own attention over the whole sequence (see globalAttention).
 func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, train bool) *torch.Tensor {
 	b, n, hidden := x.Size(0), x.Size(1), x.Size(2)
-	d, w := hidden/a.heads, a.window
-	// HF scales the projected queries, not the scores; the rounding differs slightly.
-	scale := math.Sqrt(float64(d))
-	keys := a.key.Forward(x)
-	values := a.value.Forward(x)
-	q := splitHeads(a.query.Forward(x).DivScalar(scale), a.heads) // [B, heads, n, d]
-	k, v := splitHeads(keys, a.heads), splitHeads(values, a.heads)
+	h, w := a.heads, a.window
+	d := hidden / h
+	seq := x.Transpose(0, 1) // [n, B, H]
+	q := a.query.Forward(seq)
+	k := a.key.Forward(seq)
+	v := a.value.Forward(seq)
+	// HF scales the projected queries, not the scores; the rounding differs.
+	q = q.DivScalar(math.Sqrt(float64(d)))
+	q4 := q.View(n, b, h, d).Transpose(0, 1) // [B, n, heads, d]
+	k4 := k.View(n, b, h, d).Transpose(0, 1)
 
-	bh := b * a.heads
-	scores := bandedScores(q.Reshape(bh, n, d), k.Reshape(bh, n, d), w).View(b, a.heads, n, 2*w+1).Add(m.windowBias(w))
+	scores := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
+		return slidingScores(qk[0], qk[1], w).Add(m.windowBias(w)) // [B, n, heads, 2w+1]
+	}, q4, k4)
 	g := m.numGlobal
-	var globalValues *torch.Tensor
 	if g > 0 {
-		globalKeys := splitHeads(keys.Gather(1, m.slotRows), a.heads) // [B, heads, G, d]
-		globalValues = splitHeads(values.Gather(1, m.slotRows), a.heads)
-		fromGlobal := q.Matmul(globalKeys.Transpose(-1, -2)).MaskedFill(m.unusedSlotCols, minValue(x.DType()))
+		globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
+		fromGlobal := q4.Permute(0, 2, 1, 3).Matmul(globalKeys.Permute(0, 2, 3, 1)).Permute(0, 2, 1, 3)
+		fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(x.DType()))
 		scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
 	}
 	// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
 	probs := a.dropout.Forward(scores.Softmax(-1).MaskedFill(m.paddingRows, 0), train)
 
-	local := probs
+	v4 := v.View(n, b, h, d).Transpose(0, 1)
+	var out *torch.Tensor // [B, n, heads, d]
 	if g > 0 {
-		local = probs.Narrow(-1, g, 2*w+1)
+		globalValues := v4.Gather(1, m.slotHeads)
+		// The clones mirror HF's, which fix the layouts matmul sees.
+		fromGlobal := probs.Narrow(-1, 0, g).Transpose(1, 2).Clone().
+			Matmul(globalValues.Transpose(1, 2).Clone()).Transpose(1, 2)
+		local := probs.Narrow(-1, g, 2*w+1).Contiguous()
+		out = fromGlobal.Add(inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, local, v4))
+	} else {
+		out = inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, probs, v4)
 	}
-	out := bandedApply(local.Reshape(bh, n, 2*w+1), v.Reshape(bh, n, d), w).View(b, a.heads, n, d)
+	out = out.Transpose(0, 1).Reshape(n, b, hidden).Contiguous() // [n, B, H]
 	if g > 0 {
-		out = probs.Narrow(-1, 0, g).Matmul(globalValues).Add(out)
+		out = torch.Where(m.globalSeqRows, a.globalAttention(seq, m, train), out)
 	}
-	out = mergeHeads(out)
-	if g > 0 {
-		out = torch.Where(m.globalRows, a.globalRows(x, m, train), out)
-	}
-	return out
+	return out.Transpose(0, 1)
 }
 
-// globalRows computes the attention of the global tokens over the whole sequence (padding
-// excluded) with the global projections, and returns it at the tokens' positions: [B, n, H],
-// where rows of non-global tokens hold a copy of some global row that the caller discards.
-func (a *longformerSelfAttention) globalRows(x *torch.Tensor, m *longformerMasks, train bool) *torch.Tensor {
-	d := x.Size(2) / a.heads
-	minVal := minValue(x.DType())
-	q := splitHeads(a.queryGlobal.Forward(x.Gather(1, m.slotRows)).DivScalar(math.Sqrt(float64(d))), a.heads) // [B, heads, G, d]
-	k := splitHeads(a.keyGlobal.Forward(x), a.heads)
-	v := splitHeads(a.valueGlobal.Forward(x), a.heads)
-	scores := q.Matmul(k.Transpose(-1, -2)).MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal)
+// globalAttention computes the attention of the global tokens over the whole sequence (padding
+// excluded) with the global projections. It takes and returns the sequence-first layout
+// [n, B, H]; rows of non-global tokens hold a copy of some global row, which the caller discards.
+func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longformerMasks, train bool) *torch.Tensor {
+	n, b, hidden := seq.Size(0), seq.Size(1), seq.Size(2)
+	h, g := a.heads, m.numGlobal
+	d := hidden / h
+	minVal := minValue(seq.DType())
+	q := a.queryGlobal.Forward(seq.Gather(0, m.slotSeqRows)) // [G, B, H]
+	k := a.keyGlobal.Forward(seq)
+	v := a.valueGlobal.Forward(seq)
+	q = q.DivScalar(math.Sqrt(float64(d)))
+	// [B·heads, G or n, d], as strided views of the sequence-first projections.
+	q = q.View(g, b*h, d).Transpose(0, 1)
+	k = k.View(n, b*h, d).Transpose(0, 1)
+	v = v.View(n, b*h, d).Transpose(0, 1)
+
+	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n).
+		MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal).View(b*h, g, n)
 	probs := a.dropout.Forward(scores.Softmax(-1), train)
-	return mergeHeads(probs.Matmul(v)).Gather(1, m.positionRows)
+	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden)
+	return out.Gather(0, m.positionSeqRows)
 }
 
-// bandedScores scores queries against keys, both [N, n, d] with n a multiple of w, within the
-// sliding window: the result is [N, n, 2w+1], column j of row i holding q_i·k_(i-w+j) (keys
-// beyond either end score 0 and are masked by the caller). It never forms the n×n matrix:
-// queries go in blocks of w, each multiplied by the 3w keys that cover the windows of all its
-// queries, so memory is O(n·w).
-func bandedScores(q, k *torch.Tensor, w int64) *torch.Tensor {
-	nq, n, d := q.Size(0), q.Size(1), q.Size(2)
-	blocks := n / w
-	// With w zero keys added at both ends, block c's keys start at c·w: [N, blocks, d, 3w].
-	keyBlocks := k.Pad([]int64{0, 0, w, w}, 0).Unfold(1, 3*w, w)
-	s := q.View(nq, blocks, w, d).Matmul(keyBlocks) // [N, blocks, w, 3w]
-	// Query r of a block needs columns r..r+2w of its row. Reading the block flat, that band
-	// starts at r·3w + r: windows of 2w+1 numbers every 3w+1.
-	return s.View(nq, blocks, 3*w*w).Unfold(2, 2*w+1, 3*w+1).Reshape(nq, n, 2*w+1)
+// slidingScores scores queries against keys, both [B, n, heads, d] with n a multiple of 2w,
+// within the sliding window: the result is [B, n, heads, 2w+1], column j of row i holding
+// q_i·k_(i-w+j) (columns beyond either end of the sequence hold garbage for the caller to mask).
+// It never forms the n×n matrix: scores are computed in chunks of 2w positions that overlap by w
+// (HF's chunk shape), and every window lies within two neighbouring chunks, so memory is O(n·w).
+func slidingScores(q, k *torch.Tensor, w int64) *torch.Tensor {
+	b, n, h, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
+	qf := q.Transpose(1, 2).Reshape(b*h, n, d)
+	kf := k.Transpose(1, 2).Reshape(b*h, n, d)
+	chunks := n/w - 1
+	// Chunk c covers positions c·w .. c·w+2w-1: [B·heads, chunks, 2w, 2w].
+	s := qf.Unfold(1, 2*w, w).Transpose(2, 3).Matmul(kf.Unfold(1, 2*w, w))
+	// Block c of w queries takes its keys before it (j < w) from chunk c-1, where the block is
+	// the second half, and the rest from chunk c, where it is the first half; the first and
+	// last blocks use chunk 0 and the last chunk for both halves, padded where the window runs
+	// off the sequence.
+	before := torch.Cat([]*torch.Tensor{
+		diagonalWindows(s.Select(1, 0).Narrow(1, 0, w).Pad([]int64{w, 0}, 0), w, 0, w).Unsqueeze(1),
+		diagonalWindows(s, w, 2*w*w, w),
+	}, 1)
+	after := torch.Cat([]*torch.Tensor{
+		diagonalWindows(s, w, 0, w+1),
+		diagonalWindows(s.Select(1, chunks-1).Narrow(1, w, w).Pad([]int64{0, w}, 0), w, w, w+1).Unsqueeze(1),
+	}, 1)
+	band := torch.Cat([]*torch.Tensor{before, after}, -1) // [B·heads, n/w, w, 2w+1]
+	return band.View(b, h, n, 2*w+1).Transpose(1, 2)
 }
 
-// bandedApply is bandedScores' counterpart: for probabilities [N, n, 2w+1] in that layout and
-// values [N, n, d] it returns Σ_j p[i, j]·v[i-w+j], [N, n, d], in O(n·w) memory.
-func bandedApply(p, v *torch.Tensor, w int64) *torch.Tensor {
-	nv, n, d := v.Size(0), v.Size(1), v.Size(2)
+// diagonalWindows reads, from contiguous matrices t [..., R, K], width consecutive elements of
+// each of the first rows rows starting at column r for row r, after skipping start elements:
+// out[..., r, j] = flat(t)[start + r·(K+1) + j], [..., rows, width], as a strided view. In a
+// chunk of scores, row r's window then starts r columns further right, as it should.
+func diagonalWindows(t *torch.Tensor, rows, start, width int64) *torch.Tensor {
+	r, k := t.Size(-2), t.Size(-1)
+	flat := t.Flatten(int64(t.Dim()-2), -1)
+	return flat.Narrow(-1, start, r*k-start).Unfold(-1, width, k+1).Narrow(-2, 0, rows)
+}
+
+// slidingApply is slidingScores' counterpart: for probabilities [B, n, heads, 2w+1] in its layout
+// and values [B, n, heads, d] it returns Σ_j p[i, j]·v[i-w+j], [B, n, heads, d], in O(n·w)
+// memory.
+func slidingApply(p, v *torch.Tensor, w int64) *torch.Tensor {
+	b, n, h, d := v.Size(0), v.Size(1), v.Size(2), v.Size(3)
 	blocks := n / w
-	// Spread each block's band back over its 3w keys: padding every row with w zeros and then
-	// reading the block's numbers as rows of 3w shifts row r right by r, which puts p[r, j] in
-	// column r+j and zeros everywhere else ([N, blocks, w, 3w]).
-	spread := p.Reshape(nv, blocks, w, 2*w+1).Pad([]int64{0, w}, 0).
-		View(nv, blocks, w*(3*w+1)).Narrow(2, 0, 3*w*w).View(nv, blocks, w, 3*w)
-	valueBlocks := v.Pad([]int64{0, 0, w, w}, 0).Unfold(1, 3*w, w).Transpose(2, 3) // [N, blocks, 3w, d]
-	return spread.Matmul(valueBlocks).View(nv, n, d)
+	pb := p.Transpose(1, 2).Reshape(b*h, blocks, w, 2*w+1)
+	vf := v.Transpose(1, 2).Reshape(b*h, n, d)
+	// Spread each block's window rows over the 3w keys that cover them: padding every row with w
+	// zeros and then reading the block's numbers as rows of 3w shifts row r right by r, which
+	// puts p[r, j] in column r+j and zeros elsewhere ([B·heads, blocks, w, 3w]).
+	spread := pb.Pad([]int64{0, w}, 0).View(b*h, blocks, w*(3*w+1)).Narrow(2, 0, 3*w*w).View(b*h, blocks, w, 3*w)
+	// With w zero values added at both ends, block c's keys start at c·w: [B·heads, blocks, 3w, d].
+	valueBlocks := vf.Pad([]int64{0, 0, w, w}, 0).Unfold(1, 3*w, w).Transpose(2, 3)
+	return spread.Matmul(valueBlocks).View(b, h, n, d).Transpose(1, 2)
 }
 
 // longformerMasks describes one padded batch for the attention layers: which tokens are padding,
-// which are global, and where each row's global tokens sit. It is built once per forward on the
-// host (HF also synchronises here, for nonzero()) and shared by all layers. Its tensors are
-// loose, so that operations mixing them with a layer's tensors land in the layer's scope; free
-// releases them.
+// which are global, and where each row's global tokens sit, each in the shape its use needs. It
+// is built once per forward on the host (HF also synchronises here, for nonzero()) and shared by
+// all layers. Its tensors are loose (in no scope), so that operations mixing them with a layer's
+// tensors land in the layer's scope; free releases them.
 type longformerMasks struct {
-	batch, length int64
-	dtype         torch.DType
-	device        torch.Device
-	// paddingRows [B,1,n,1] and paddingKeys [B,1,1,n] (bool) mark padding as query and as key.
+	// paddingRows [B, n, 1, 1] and paddingKeys [B, 1, 1, n] (bool) mark padding as query (local
+	// attention rows) and as key (global attention columns).
 	paddingRows, paddingKeys *torch.Tensor
 	// skip [B, n] is the dtype's minimum for keys that leave the sliding window (padding, and
 	// global tokens, which every row scores separately), 0 elsewhere.
 	skip *torch.Tensor
 	// numGlobal (G) is the largest number of global tokens in a row; 0 turns global attention off.
 	numGlobal int64
-	// slotRows [B, G, H] gathers each row's global tokens in order (unused slots read position 0).
-	slotRows *torch.Tensor
-	// unusedSlotCols [B,1,1,G] and unusedSlotRows [B,1,G,1] mark slots beyond a row's count.
-	unusedSlotCols, unusedSlotRows *torch.Tensor
-	// positionRows [B, n, H] gathers each global token's slot back to its position; globalRows
-	// [B, n, 1] marks those positions.
-	positionRows, globalRows *torch.Tensor
+	// slotHeads [B, G, heads, d] and slotSeqRows [G, B, H] gather each row's global tokens in
+	// order, from [B, n, heads, d] and [n, B, H] (slots beyond a row's count read position 0).
+	slotHeads, slotSeqRows *torch.Tensor
+	// unusedSlotKeys [B, 1, 1, G] and unusedSlotRows [B, 1, G, 1] (bool) mark those extra slots.
+	unusedSlotKeys, unusedSlotRows *torch.Tensor
+	// positionSeqRows [n, B, H] gathers each global token's slot back to its position, and
+	// globalSeqRows [n, B, 1] (bool) marks those positions.
+	positionSeqRows, globalSeqRows *torch.Tensor
 	// bias caches windowBias per one-sided window.
 	bias  map[int64]*torch.Tensor
 	owned []*torch.Tensor
 }
 
 // newLongformerMasks builds the masks from the merged mask values (row-major [B, n]; 0 padding,
-// 1 local, 2 global).
-func newLongformerMasks(merged []int64, b, n, hidden int64, dt torch.DType, dev torch.Device) *longformerMasks {
-	m := &longformerMasks{batch: b, length: n, dtype: dt, device: dev, bias: map[int64]*torch.Tensor{}}
+// 1 local, 2 global) for a model with the given hidden size and heads.
+func newLongformerMasks(merged []int64, b, n, hidden, heads int64, dt torch.DType, dev torch.Device) *longformerMasks {
+	m := &longformerMasks{bias: map[int64]*torch.Tensor{}}
 	padding := make([]bool, b*n)
 	removed := make([]bool, b*n)
-	isGlobal := make([]bool, b*n)
 	slots := make([][]int64, b)
 	for r := int64(0); r < b; r++ {
 		for i := int64(0); i < n; i++ {
@@ -376,7 +435,6 @@ func newLongformerMasks(merged []int64, b, n, hidden int64, dt torch.DType, dev 
 			// HF turns the merged mask into (1 - v)·min and tests its sign: below 1 is padding,
 			// above 1 global.
 			padding[r*n+i] = v < 1
-			isGlobal[r*n+i] = v > 1
 			removed[r*n+i] = v != 1
 			if v > 1 {
 				slots[r] = append(slots[r], i)
@@ -384,57 +442,68 @@ func newLongformerMasks(merged []int64, b, n, hidden int64, dt torch.DType, dev 
 		}
 		m.numGlobal = max(m.numGlobal, int64(len(slots[r])))
 	}
-	pad := upload(m, padding, b, n)
-	m.paddingRows = m.own(pad.View(b, 1, n, 1))
-	m.paddingKeys = m.own(pad.View(b, 1, 1, n))
-	m.skip = m.own(m.own(torch.Zeros(nil, dt, dev, b, n)).MaskedFill(upload(m, removed, b, n), minValue(dt)))
-	if m.numGlobal == 0 {
-		return m
-	}
-	g := m.numGlobal
-	slotPos := make([]int64, b*g)
-	unused := make([]bool, b*g)
-	positionSlot := make([]int64, b*n)
-	for r := int64(0); r < b; r++ {
-		for s := int64(0); s < g; s++ {
-			if s < int64(len(slots[r])) {
-				slotPos[r*g+s] = slots[r][s]
-				positionSlot[r*n+slots[r][s]] = s
-			} else {
-				unused[r*g+s] = true
+	// Build in a scratch scope and keep only the finished masks, so no intermediate leaks.
+	torch.WithScope(func(s *torch.Scope) {
+		pad := upload(s, dev, padding, b, n)
+		m.paddingRows = m.keep(s, pad.View(b, n, 1, 1))
+		m.paddingKeys = m.keep(s, pad.View(b, 1, 1, n))
+		m.skip = m.keep(s, torch.Zeros(s, dt, dev, b, n).MaskedFill(upload(s, dev, removed, b, n), minValue(dt)))
+		if m.numGlobal == 0 {
+			return
+		}
+		g := m.numGlobal
+		// Sequence-first (slot-major, position-major) host tables for the gathers.
+		slotPos := make([]int64, g*b)
+		unused := make([]bool, b*g)
+		positionSlot := make([]int64, n*b)
+		isGlobal := make([]bool, n*b)
+		for r := int64(0); r < b; r++ {
+			for s := int64(0); s < g; s++ {
+				if s >= int64(len(slots[r])) {
+					unused[r*g+s] = true
+					continue
+				}
+				pos := slots[r][s]
+				slotPos[s*b+r] = pos
+				positionSlot[pos*b+r] = s
+				isGlobal[pos*b+r] = true
 			}
 		}
-	}
-	m.slotRows = m.own(m.own(upload(m, slotPos, b, g, 1)).Expand(b, g, hidden))
-	m.positionRows = m.own(m.own(upload(m, positionSlot, b, n, 1)).Expand(b, n, hidden))
-	un := upload(m, unused, b, g)
-	m.unusedSlotCols = m.own(un.View(b, 1, 1, g))
-	m.unusedSlotRows = m.own(un.View(b, 1, g, 1))
-	m.globalRows = upload(m, isGlobal, b, n, 1)
+		slotSeq := upload(s, dev, slotPos, g, b, 1)
+		m.slotSeqRows = m.keep(s, slotSeq.Expand(g, b, hidden))
+		m.slotHeads = m.keep(s, slotSeq.Permute(1, 0, 2).Unsqueeze(3).Expand(b, g, heads, hidden/heads))
+		un := upload(s, dev, unused, b, g)
+		m.unusedSlotKeys = m.keep(s, un.View(b, 1, 1, g))
+		m.unusedSlotRows = m.keep(s, un.View(b, 1, g, 1))
+		m.positionSeqRows = m.keep(s, upload(s, dev, positionSlot, n, b, 1).Expand(n, b, hidden))
+		m.globalSeqRows = m.keep(s, upload(s, dev, isGlobal, n, b, 1))
+	})
 	return m
 }
 
-// upload copies host values to a loose tensor on the masks' device that the masks own.
-func upload[E torch.Element](m *longformerMasks, v []E, shape ...int64) *torch.Tensor {
-	cpu := m.own(torch.FromSlice(nil, v, shape...))
-	return m.own(cpu.ToDevice(m.device))
+// upload copies host values to a tensor on dev, in scope s.
+func upload[E torch.Element](s *torch.Scope, dev torch.Device, v []E, shape ...int64) *torch.Tensor {
+	return torch.FromSlice(s, v, shape...).ToDevice(dev)
 }
 
-func (m *longformerMasks) own(t *torch.Tensor) *torch.Tensor {
-	m.owned = append(m.owned, t)
+// keep takes t out of the build scope s; the masks free it.
+func (m *longformerMasks) keep(s *torch.Scope, t *torch.Tensor) *torch.Tensor {
+	m.owned = append(m.owned, s.Keep(t))
 	return t
 }
 
-// windowBias is what the sliding-window scores [B, heads, n, 2w+1] get added: -inf for window
+// windowBias is what the sliding-window scores [B, n, heads, 2w+1] get added: -inf for window
 // slots beyond either end of the sequence (HF's _mask_invalid_locations), the dtype's minimum
-// for skipped keys and 0 elsewhere. It is a strided view of skip, [B, 1, n, 2w+1].
+// for skipped keys and 0 elsewhere. It is a strided view of skip, [B, n, 1, 2w+1].
 func (m *longformerMasks) windowBias(w int64) *torch.Tensor {
 	if t, ok := m.bias[w]; ok {
 		return t
 	}
-	t := m.own(m.own(m.own(m.skip.Pad([]int64{w, w}, math.Inf(-1))).Unfold(1, 2*w+1, 1)).Unsqueeze(1))
-	m.bias[w] = t
-	return t
+	torch.WithScope(func(s *torch.Scope) {
+		skip := s.Adopt(m.skip.View(m.skip.Shape()...))
+		m.bias[w] = m.keep(s, skip.Pad([]int64{w, w}, math.Inf(-1)).Unfold(1, 2*w+1, 1).Unsqueeze(2))
+	})
+	return m.bias[w]
 }
 
 func (m *longformerMasks) free() {

@@ -2,6 +2,7 @@ package models
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/nn"
@@ -43,6 +44,10 @@ func Forward(m QAModel, in Inputs, train bool) (out Output, err error) {
 	if s := in.IDs.Shape(); len(s) != 2 {
 		return out, fmt.Errorf("models: forward: input ids have shape %v, want [batch, length]", s)
 	}
+	// Autograd numbers graph nodes with per-OS-thread counters and orders backward by them:
+	// a forward that hops threads would make gradients differ in the last bit from run to run.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err = torch.Catch(func() { out = m.Forward(in, train) })
 	if err != nil {
 		return Output{}, fmt.Errorf("models: %s forward: %w", m.Config().ModelType, err)

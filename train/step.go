@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"runtime"
 
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
@@ -26,6 +27,9 @@ func Step(m models.QAModel, opt *AdamW, micro []MicroBatch, lr, maxGradNorm floa
 		return res, fmt.Errorf("train: step with no batches")
 	}
 	res.LR = lr
+	// One OS thread for forward and backward: see models.Forward.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	err = torch.Catch(func() {
 		for _, mb := range micro {
 			torch.WithScope(func(s *torch.Scope) {
