@@ -36,7 +36,7 @@ type EmbeddedScale struct {
 }
 
 // FullEmbedded is what `make train` runs.
-var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 4}
+var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 2}
 
 // PrepareEmbedded writes the embedded default's inputs under dir (model/ with config.json and
 // vocab.txt, train.json, eval.json) and returns the training arguments for them.

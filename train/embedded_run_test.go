@@ -12,7 +12,7 @@ func TestEmbeddedExperiment(t *testing.T) {
 	if os.Getenv("SPANQA_EXPERIMENT") == "" {
 		t.Skip("experiment")
 	}
-	dir := "/tmp/emb"
+	dir := os.Getenv("SPANQA_EXPERIMENT")
 	os.RemoveAll(dir)
 	a, err := PrepareEmbedded(dir, FullEmbedded)
 	require.NoError(t, err)

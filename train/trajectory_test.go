@@ -41,7 +41,7 @@ type trajectory struct {
 }
 
 // trajectoryArchs are the fixture folders whose models exist.
-var trajectoryArchs = []string{"bert", "roberta"}
+var trajectoryArchs = []string{"bert", "roberta", "deberta-v3", "longformer"}
 
 func relDiff(got, want float64) float64 {
 	if want == 0 {

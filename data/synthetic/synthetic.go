@@ -31,8 +31,8 @@ type Options struct {
 // DefaultTrain and DefaultEval are the splits `make train` uses; the eval split draws new
 // contexts (other seed) from the same vocabulary.
 var (
-	DefaultTrain = Options{Seed: 1, Contexts: 2500, LongFraction: 0.1, QuestionsPerContext: 4}
-	DefaultEval  = Options{Seed: 2, Contexts: 150, LongFraction: 0.1, QuestionsPerContext: 4}
+	DefaultTrain = Options{Seed: 1, Contexts: 6000, LongFraction: 0.05, QuestionsPerContext: 3}
+	DefaultEval  = Options{Seed: 2, Contexts: 200, LongFraction: 0.1, QuestionsPerContext: 3}
 )
 
 var syllables = []string{"ka", "lo", "mi", "ren", "tal", "vor", "sel", "dun", "bri", "na", "os", "te", "gar", "lin", "mor", "qui", "za", "pel", "ru", "fen", "ith", "bel", "cor", "dra"}
@@ -160,14 +160,22 @@ func Generate(opt Options) []squad.Example {
 	r := rand.New(rand.NewSource(opt.Seed))
 	var out []squad.Example
 	for c := 0; c < opt.Contexts; c++ {
-		nFacts := 3 + r.Intn(8)
+		nFacts := 3 + r.Intn(len(rels)-2)
 		if r.Float64() < opt.LongFraction {
-			nFacts = 30 + r.Intn(40)
+			nFacts = 25 + r.Intn(20)
 		}
+		// Short contexts state at most one fact per relation, so a question's relation picks
+		// its fact; long contexts repeat relations for different subjects, so answering there
+		// also needs the question's subject to be matched.
+		long := nFacts > len(rels)
 		used := map[string]bool{} // relation+subject pairs already stated
+		usedRel := map[int]bool{}
 		var facts []fact
 		for len(facts) < nFacts {
 			ri := r.Intn(len(rels))
+			if !long && usedRel[ri] {
+				continue
+			}
 			rel := rels[ri]
 			subj := rel.subject(r, w)
 			key := rel.name + "|" + subj
@@ -175,6 +183,7 @@ func Generate(opt Options) []squad.Example {
 				continue
 			}
 			used[key] = true
+			usedRel[ri] = true
 			obj := rel.object(r, w)
 			tmpl := rel.statements[r.Intn(len(rel.statements))]
 			before, _, _ := strings.Cut(tmpl, "{o}")
