@@ -51,6 +51,9 @@ type Args struct {
 	FromScratch bool `json:"from_scratch" yaml:"from_scratch"`
 	// SkipInvalid drops malformed examples (reported) instead of stopping.
 	SkipInvalid bool `json:"skip_invalid" yaml:"skip_invalid"`
+	// FP16 and BF16 train under autocast (fp16 with dynamic loss scaling; CUDA only).
+	FP16 bool `json:"fp16" yaml:"fp16"`
+	BF16 bool `json:"bf16" yaml:"bf16"`
 	// NoPlot skips the PNG plot at the end.
 	NoPlot bool `json:"no_plot" yaml:"no_plot"`
 }
@@ -101,6 +104,8 @@ func (a *Args) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&a.MaxEvalSamples, "max-eval-samples", a.MaxEvalSamples, "use only the first N evaluation examples")
 	fs.BoolVar(&a.FromScratch, "from-scratch", a.FromScratch, "random initialisation from config.json instead of loading weights")
 	fs.BoolVar(&a.SkipInvalid, "skip-invalid", a.SkipInvalid, "drop malformed examples instead of stopping")
+	fs.BoolVar(&a.FP16, "fp16", a.FP16, "float16 autocast with dynamic loss scaling (CUDA)")
+	fs.BoolVar(&a.BF16, "bf16", a.BF16, "bfloat16 autocast")
 	fs.BoolVar(&a.NoPlot, "no-plot", a.NoPlot, "do not draw training_plot.png")
 }
 

@@ -53,6 +53,7 @@ type Trainer struct {
 	evalEx     []squad.Example
 	evalWin    []features.Window
 	state      *TrainerState
+	prec       *Precision
 	logFile    *os.File
 	numWindows int
 	batchesPer int // micro-batches per epoch
@@ -82,6 +83,9 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	}
 	dev, err := torch.ParseDevice(a.Device)
 	if err != nil {
+		return nil, err
+	}
+	if t.prec, err = NewPrecision(a.FP16, a.BF16, dev); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
@@ -301,7 +305,7 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 				res.Sequences += int64(mb.B)
 			}
 			lr := a.LearningRate * t.sched.Factor(t.state.GlobalStep)
-			sr, err := Step(t.model, t.opt, mbs, lr, a.MaxGradNorm)
+			sr, err := StepWith(t.model, t.opt, mbs, lr, a.MaxGradNorm, t.prec)
 			if err != nil {
 				it.Close()
 				return res, err
