@@ -4,11 +4,13 @@
 // shims live here. Each shim is a few lines inside SPQ_TRY/SPQ_CATCH, which turn every C++
 // exception into a returned spq_error (nothing unwinds through the C ABI).
 #include "cbridge.h"
+#include "internal.hpp"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 #include <ATen/Version.h>
+#include <ATen/autocast_mode.h>
 #include <c10/core/GradMode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/version.h>
@@ -27,10 +29,6 @@
 #include <c10/cuda/CUDAFunctions.h>
 #define SPQ_HAVE_CUDA 1
 #endif
-
-struct spq_tensor_impl {
-  at::Tensor t;
-};
 
 namespace {
 
@@ -778,6 +776,48 @@ spq_error* spq_scale_grads(const spq_tensor* params, int n, double s) {
   for (int i = 0; i < n; i++) {
     at::Tensor g = T(params[i]).grad();
     if (g.defined()) g.mul_(s);
+  }
+  SPQ_CATCH
+}
+
+// ---- mixed precision ----
+
+spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
+  SPQ_TRY at::ScalarType st = to_scalar_type(dtype);
+  if (device_type == 0) {
+    *prev_enabled = at::autocast::is_cpu_enabled() ? 1 : 0;
+    at::autocast::set_autocast_cpu_dtype(st);
+    at::autocast::set_cpu_enabled(true);
+  } else {
+    *prev_enabled = at::autocast::is_enabled() ? 1 : 0;
+    at::autocast::set_autocast_gpu_dtype(st);
+    at::autocast::set_enabled(true);
+  }
+  at::autocast::increment_nesting();
+  SPQ_CATCH
+}
+
+spq_error* spq_autocast_exit(int device_type, int prev_enabled) {
+  SPQ_TRY
+  // The cast cache holds lower-precision copies of weights for the duration of the region.
+  if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  if (device_type == 0) {
+    at::autocast::set_cpu_enabled(prev_enabled != 0);
+  } else {
+    at::autocast::set_enabled(prev_enabled != 0);
+  }
+  SPQ_CATCH
+}
+
+spq_error* spq_grads_all_finite(const spq_tensor* params, int n, int* all_finite) {
+  SPQ_TRY c10::NoGradGuard no_grad;
+  *all_finite = 1;
+  for (int i = 0; i < n; i++) {
+    const at::Tensor& g = T(params[i]).grad();
+    if (g.defined() && !g.isfinite().all().item<bool>()) {
+      *all_finite = 0;
+      break;
+    }
   }
   SPQ_CATCH
 }

@@ -196,6 +196,15 @@ spq_error* spq_clip_grad_norm(const spq_tensor* params, int n, double max_norm, 
 /* grads *= s for all params with a grad (gradient accumulation / loss scaling) */
 spq_error* spq_scale_grads(const spq_tensor* params, int n, double s);
 
+/* ---- mixed precision ---- */
+/* Autocast is thread-local in libtorch; the Go side pins the OS thread around it.
+   device_type 0 = CPU (bfloat16), 1 = CUDA (float16 or bfloat16). Returns the previous state
+   through prev_enabled so exit can restore it. */
+spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled);
+spq_error* spq_autocast_exit(int device_type, int prev_enabled);
+/* all_finite = 1 when every existing gradient of params is finite (fp16 loss scaling) */
+spq_error* spq_grads_all_finite(const spq_tensor* params, int n, int* all_finite);
+
 #ifdef __cplusplus
 }
 #endif

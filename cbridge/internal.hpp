@@ -1,0 +1,16 @@
+// Internal to cbridge: C++ definitions that more than one translation unit needs. Never
+// included from Go; cbridge.h and distributed.h stay plain C.
+#ifndef SPANQA_CBRIDGE_INTERNAL_HPP
+#define SPANQA_CBRIDGE_INTERNAL_HPP
+
+#include <ATen/core/Tensor.h>
+
+#include "cbridge.h"
+
+// The opaque tensor handle behind spq_tensor: one at::Tensor (a reference-counted handle to
+// the same TensorImpl that libtorch shares, so copying it never copies data).
+struct spq_tensor_impl {
+  at::Tensor t;
+};
+
+#endif
