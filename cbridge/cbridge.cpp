@@ -27,6 +27,7 @@
 #if __has_include(<ATen/cuda/CUDAContext.h>) && defined(SPANQA_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAFunctions.h>
+#include <c10/cuda/CUDAGuard.h>
 #define SPQ_HAVE_CUDA 1
 #endif
 
@@ -357,6 +358,10 @@ spq_error* spq_zero_grad(spq_tensor t) {
 }
 spq_error* spq_detach(spq_tensor t, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(t).detach());
+  SPQ_CATCH
+}
+spq_error* spq_set_data(spq_tensor t, spq_tensor src) {
+  SPQ_TRY t->t.set_data(T(src));
   SPQ_CATCH
 }
 
@@ -782,6 +787,23 @@ spq_error* spq_scale_grads(const spq_tensor* params, int n, double s) {
 
 // ---- mixed precision ----
 
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+// libtorch 2.4 replaced the CPU/GPU-specific autocast setters with per-device-type ones.
+spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
+  SPQ_TRY at::DeviceType dt = device_type == 0 ? at::kCPU : at::kCUDA;
+  *prev_enabled = at::autocast::is_autocast_enabled(dt) ? 1 : 0;
+  at::autocast::set_autocast_dtype(dt, to_scalar_type(dtype));
+  at::autocast::set_autocast_enabled(dt, true);
+  at::autocast::increment_nesting();
+  SPQ_CATCH
+}
+
+spq_error* spq_autocast_exit(int device_type, int prev_enabled) {
+  SPQ_TRY if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
+  at::autocast::set_autocast_enabled(device_type == 0 ? at::kCPU : at::kCUDA, prev_enabled != 0);
+  SPQ_CATCH
+}
+#else
 spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
   SPQ_TRY at::ScalarType st = to_scalar_type(dtype);
   if (device_type == 0) {
@@ -808,6 +830,7 @@ spq_error* spq_autocast_exit(int device_type, int prev_enabled) {
   }
   SPQ_CATCH
 }
+#endif
 
 spq_error* spq_grads_all_finite(const spq_tensor* params, int n, int* all_finite) {
   SPQ_TRY c10::NoGradGuard no_grad;

@@ -95,6 +95,9 @@ spq_error* spq_backward(spq_tensor t, spq_tensor grad /* nullable */, int retain
 spq_error* spq_grad(spq_tensor t, spq_tensor* out); /* *out NULL when no grad */
 spq_error* spq_zero_grad(spq_tensor t);             /* sets grad undefined (set_to_none) */
 spq_error* spq_detach(spq_tensor t, spq_tensor* out);
+/* t.set_data(src): t keeps its identity (and autograd leaf status) but takes src's storage,
+   dtype and device, as `param.data = param.data.to(...)` does in PyTorch. */
+spq_error* spq_set_data(spq_tensor t, spq_tensor src);
 
 /* ---- element-wise ---- */
 #define SPQ_UNARY(name) spq_error* spq_##name(spq_tensor a, spq_tensor* out);

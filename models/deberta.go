@@ -283,8 +283,9 @@ func (l *debertaLayer) forward(x, rmask *torch.Tensor, rel *relativeInputs, trai
 type disentangledAttention struct {
 	query, key, value *nn.Linear
 	// posKey and posQuery project the relative embeddings when share_att_key is false; with
-	// shared keys, key and query do it.
+	// shared keys (sharedKeys), key and query do it.
 	posKey, posQuery *nn.Linear
+	sharedKeys       bool
 	heads            int64
 	relative         bool
 	c2p, p2c         bool
@@ -306,6 +307,7 @@ func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *di
 		relative:    cfg.RelativeAttention,
 		span:        rel.span,
 		scaleFactor: 1,
+		sharedKeys:  cfg.ShareAttKey,
 		dropout:     nn.Dropout{P: cfg.AttentionProbsDropoutProb},
 		posDropout:  nn.Dropout{P: cfg.HiddenDropoutProb},
 	}
@@ -336,20 +338,36 @@ func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *di
 }
 
 // forward attends x [B, L, H]; rmask [B, 1, L, L] is true where attention is masked.
+//
+// The shapes, memory layouts and operation order below are HF's, not just its mathematics:
+// libtorch picks reduction orders and GEMM transposition flags from shapes and strides, and the
+// autograd engine orders backward (and so the order in which a tensor's gradients are summed)
+// by when each node was created. Anything else changes results in the last bit, which six
+// optimizer steps amplify past the trajectory tolerance.
 func (a *disentangledAttention) forward(x, rmask *torch.Tensor, rel *relativeInputs, train bool) *torch.Tensor {
-	q := splitHeads(a.query.Forward(x), a.heads) // [B, heads, L, d]
-	k := splitHeads(a.key.Forward(x), a.heads)
-	v := splitHeads(a.value.Forward(x), a.heads)
+	b, l, h := x.Size(0), x.Size(1), x.Size(2)
+	q := a.headsFirst(a.query.Forward(x)) // [B*heads, L, d], contiguous
+	k := a.headsFirst(a.key.Forward(x))
+	v := a.headsFirst(a.value.Forward(x))
 	scale := a.scale(q.Size(-1))
-	// HF scales the keys before the product, not the product; the rounding differs slightly.
-	scores := q.Matmul(k.Transpose(-1, -2).DivScalar(scale))
+	// HF scales the transposed keys, not the product: the rounding differs.
+	scores := q.Bmm(k.Transpose(-1, -2).DivScalar(scale))
 	if a.relative && rel != nil {
 		if bias := a.relativeScores(q, k, rel, scale, train); bias != nil {
 			scores = scores.Add(bias)
 		}
 	}
-	probs := a.dropout.Forward(maskedSoftmax(scores, rmask), train)
-	return mergeHeads(probs.Matmul(v))
+	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask)
+	probs = a.dropout.Forward(probs, train)
+	ctx := probs.View(b*a.heads, l, l).Bmm(v)
+	return ctx.View(b, a.heads, l, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(b, l, h)
+}
+
+// headsFirst is HF's transpose_for_scores: [N, L, H] to a contiguous [N*heads, L, d], so that
+// the batched products (torch.bmm there) see the same shapes and strides as in HF.
+func (a *disentangledAttention) headsFirst(x *torch.Tensor) *torch.Tensor {
+	n, l, h := x.Size(0), x.Size(1), x.Size(2)
+	return x.View(n, l, a.heads, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(n*a.heads, l, h/a.heads)
 }
 
 // scale is sqrt(headDim * scaleFactor) rounded to float32, as HF computes it from a float32
@@ -359,33 +377,50 @@ func (a *disentangledAttention) scale(headDim int64) float64 {
 }
 
 // relativeScores is HF's disentangled_attention_bias: c2p + p2c, each already divided by the
-// scale, as [B, heads, L, L]. It returns nil when pos_att_type names neither term.
+// scale, as [B*heads, L, L] for q and k [B*heads, L, d]. It returns nil when pos_att_type names
+// neither term.
 func (a *disentangledAttention) relativeScores(q, k *torch.Tensor, rel *relativeInputs, scale float64, train bool) *torch.Tensor {
-	emb := a.posDropout.Forward(rel.emb, train)
-	shape := q.Shape()
-	index := func(idx *torch.Tensor) *torch.Tensor { return idx.Expand(shape[0], shape[1], shape[2], shape[2]) }
+	if !a.c2p && !a.p2c {
+		return nil
+	}
+	// Each layer takes its own [1, 2*span, H] view of the shared embeddings, as HF does. The
+	// view is where autograd sums this layer's two projection gradients before adding them to
+	// the other layers' sum; projecting the shared 2-D table directly would make the encoder
+	// LayerNorm's backward add all of them one by one, in a different order.
+	emb := a.posDropout.Forward(rel.emb, train).Unsqueeze(0)
+	batch := q.Size(0) / a.heads
+	// Projected embeddings as [B*heads, 2*span, d], tiled over the batch with repeat rather
+	// than broadcast by matmul: repeat's backward sums the batch into a fresh contiguous
+	// gradient, whereas a broadcast hands the projection's backward a transposed one, whose
+	// column sums (the bias gradient) libtorch reduces in a different order.
+	project := func(l *nn.Linear) *torch.Tensor { return a.headsFirst(l.Forward(emb)).Repeat(batch, 1, 1) }
+	// HF's order: the query side first when the projections are shared, the key side first
+	// when they are separate.
+	var posKey, posQuery *torch.Tensor
+	if a.sharedKeys {
+		posQuery = project(a.query)
+		posKey = project(a.key)
+	} else {
+		if a.c2p {
+			posKey = project(a.posKey)
+		}
+		if a.p2c {
+			posQuery = project(a.posQuery)
+		}
+	}
+	n, l := q.Size(0), q.Size(1)
 	var c2p, p2c *torch.Tensor
 	if a.c2p {
-		proj := a.key
-		if a.posKey != nil {
-			proj = a.posKey
-		}
-		posKey := a.positionHeads(proj.Forward(emb)) // [heads, 2*span, d]
 		// Score of query i against the embedding of each bucket, then picked at the bucket of
-		// (i, j). The [heads, ...] operand broadcasts over the batch like HF's repeat.
-		att := q.Matmul(posKey.Transpose(-1, -2)) // [B, heads, L, 2*span]
-		c2p = att.Gather(-1, index(rel.c2p)).DivScalar(scale)
+		// (i, j).
+		att := q.Bmm(posKey.Transpose(-1, -2)) // [B*heads, L, 2*span]
+		c2p = att.Gather(-1, rel.c2p.Expand(n, l, l)).DivScalar(scale)
 	}
 	if a.p2c {
-		proj := a.query
-		if a.posQuery != nil {
-			proj = a.posQuery
-		}
-		posQuery := a.positionHeads(proj.Forward(emb))
 		// Key j against each bucket's query embedding, picked at -(bucket of (j, i)) and
 		// transposed so rows are queries again.
-		att := k.Matmul(posQuery.Transpose(-1, -2))
-		p2c = att.Gather(-1, index(rel.p2c)).Transpose(-1, -2).DivScalar(scale)
+		att := k.Bmm(posQuery.Transpose(-1, -2))
+		p2c = att.Gather(-1, rel.p2c.Expand(n, l, l)).Transpose(-1, -2).DivScalar(scale)
 	}
 	switch {
 	case c2p != nil && p2c != nil:
@@ -397,16 +432,12 @@ func (a *disentangledAttention) relativeScores(q, k *torch.Tensor, rel *relative
 	}
 }
 
-// positionHeads reshapes projected relative embeddings [2*span, H] to [heads, 2*span, d].
-func (a *disentangledAttention) positionHeads(x *torch.Tensor) *torch.Tensor {
-	n, h := x.Size(0), x.Size(1)
-	return x.View(n, a.heads, h/a.heads).Permute(1, 0, 2)
-}
-
 // maskedSoftmax is HF's XSoftmax as plain differentiable ops: masked scores are set to the
 // dtype's minimum before the softmax and the probabilities zeroed after, so fully masked rows
-// (padded queries) come out as zeros rather than uniform or NaN. Its gradient equals
-// XSoftmax's hand-written backward because the zeroed probabilities pass no gradient.
+// (padded queries) come out as zeros rather than uniform or NaN. Its gradient is bitwise
+// XSoftmax's hand-written one (_softmax_backward_data on the masked output): in a row with any
+// unmasked score the masked probabilities are exactly 0 either way and so add exact zeros to
+// the row sum, and masked positions and fully masked rows get zero gradient in both.
 func maskedSoftmax(scores, rmask *torch.Tensor) *torch.Tensor {
 	return scores.MaskedFill(rmask, minValue(scores.DType())).Softmax(-1).MaskedFill(rmask, 0)
 }

@@ -16,6 +16,9 @@ import (
 type LoadOptions struct {
 	// Device to put the parameters on (default CPU).
 	Device torch.Device
+	// DType casts the floating-point weights (default float32; float16/bfloat16 checkpoints
+	// are widened unless asked otherwise), as from_pretrained(torch_dtype=...) does.
+	DType torch.DType
 	// ConfigOverrides are "key=value,..." applied to config.json before building.
 	ConfigOverrides string
 	// Log receives notes such as "qa_outputs initialised" (default: the standard logger).
@@ -50,6 +53,16 @@ func Load(dir string, opt LoadOptions) (QAModel, error) {
 	if err := LoadWeights(m, set, logger); err != nil {
 		m.Params().Free()
 		return nil, fmt.Errorf("models: load %s: %w", dir, err)
+	}
+	if opt.DType != 0 && opt.DType != torch.Float32 {
+		if !opt.DType.IsFloat() {
+			m.Params().Free()
+			return nil, fmt.Errorf("models: load %s: dtype %v is not a floating-point type", dir, opt.DType)
+		}
+		if err := torch.Catch(func() { m.Params().To(opt.Device, opt.DType) }); err != nil {
+			m.Params().Free()
+			return nil, fmt.Errorf("models: load %s: cast to %v: %w", dir, opt.DType, err)
+		}
 	}
 	return m, nil
 }

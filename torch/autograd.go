@@ -59,3 +59,9 @@ func withGradMode(on bool, fn func()) {
 // GradEnabled reports whether gradient recording is on for the calling goroutine's current
 // thread (meaningful inside NoGrad/EnableGrad, where the goroutine is pinned).
 func GradEnabled() bool { return C.spq_grad_enabled() != 0 }
+
+// SetData makes t use src's storage, dtype and device while keeping its identity (the same
+// handle, still a leaf requiring grad), like `param.data = param.data.to(...)` in PyTorch.
+func (t *Tensor) SetData(src *Tensor) {
+	check("set_data", C.spq_set_data(t.handle(), src.handle()))
+}

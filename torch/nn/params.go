@@ -97,3 +97,27 @@ func (p *Params) Free() {
 		t.Free()
 	}
 }
+
+// To moves every parameter to dev and casts floating-point ones to dt in place (the layers
+// keep their tensors), e.g. to run a float32 checkpoint in bfloat16 on a GPU.
+func (p *Params) To(dev torch.Device, dt torch.DType) {
+	torch.NoGrad(func() {
+		for _, name := range p.store.names {
+			t := p.store.byName[name]
+			target := t.DType()
+			if target.IsFloat() {
+				target = dt
+			}
+			if t.Device() == dev && t.DType() == target {
+				continue
+			}
+			moved := t.To(target, dev)
+			t.SetData(moved)
+			moved.Free()
+		}
+	})
+	p.store.device, p.store.dtype = dev, dt
+}
+
+// DType is the floating-point type of the parameters.
+func (p *Params) DType() torch.DType { return p.store.dtype }
