@@ -103,4 +103,8 @@ func init() {
 		n = v
 	}
 	SetNumThreads(n)
+	// A build/ left over from another LIBTORCH links fine but may misbehave; say so at once.
+	if err := CheckVersion(); err != nil {
+		fmt.Fprintln(os.Stderr, "spanqa: WARNING:", err)
+	}
 }

@@ -183,3 +183,10 @@ func TestNoLeakOverManySteps(t *testing.T) {
 	require.Equal(t, liveBefore, liveAfter, "live tensor count grew")
 	require.Less(t, rssAfter-rssBefore, int64(20*1024), "RSS grew by more than 20 MiB")
 }
+
+func TestVersionCheck(t *testing.T) {
+	require.NoError(t, CheckVersion(), "the loaded libtorch is the one compiled against")
+	require.Equal(t, "1.13", majorMinor("1.13.1"))
+	require.Equal(t, "2.4", majorMinor("2.4.0+cu121"))
+	require.NotEqual(t, majorMinor(CompiledVersion()), majorMinor("0.1.0"))
+}
