@@ -28,8 +28,8 @@ deps:
 build/Makefile: CMakeLists.txt
 	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 
-$(CBRIDGE): build/Makefile cbridge/cbridge.cpp cbridge/cbridge.h
-	@echo "cbridge: compiling (one translation unit, ~20 s)"
+$(CBRIDGE): build/Makefile $(wildcard cbridge/*.cpp cbridge/*.h cbridge/*.hpp)
+	@echo "cbridge: compiling (cbridge.cpp ~20 s, distributed.cpp)"
 	@cmake --build build -j2
 
 cbridge: $(CBRIDGE)

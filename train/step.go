@@ -32,31 +32,56 @@ func Step(m models.QAModel, opt *AdamW, micro []MicroBatch, lr, maxGradNorm floa
 // scaled before backward and the gradients unscaled (and the update skipped on overflow)
 // before clipping.
 func StepWith(m models.QAModel, opt *AdamW, micro []MicroBatch, lr, maxGradNorm float64, prec *Precision) (res StepResult, err error) {
-	if len(micro) == 0 {
+	return stepSync(m, opt, micro, lr, maxGradNorm, prec, nil)
+}
+
+// stepSync is StepWith for data-parallel training when sync is not nil ([dist]: see
+// distributed.go): micro-batch losses weighted by sync, the gradients reduced across ranks
+// between the last backward and the unscaling and clipping, and no micro-batch at all allowed
+// (a rank without rows in a short last batch still takes part in the reduction).
+func stepSync(m models.QAModel, opt *AdamW, micro []MicroBatch, lr, maxGradNorm float64, prec *Precision, sync GradSync) (res StepResult, err error) {
+	if len(micro) == 0 && sync == nil {
 		return res, fmt.Errorf("train: step with no batches")
 	}
 	res.LR = lr
 	// One OS thread for forward and backward: see models.Forward.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	var syncErr error
 	err = torch.Catch(func() {
-		for _, mb := range micro {
+		for i, mb := range micro {
 			torch.WithScope(func(s *torch.Scope) {
 				var out models.Output
 				prec.run(func() { out = m.Forward(mb(s), true) })
 				if out.Loss == nil {
 					panic(&torch.Error{Op: "train", Msg: "batch has no start/end positions"})
 				}
-				res.Loss += out.Loss.Item() / float64(len(micro))
 				loss := out.Loss
-				if len(micro) > 1 {
-					loss = loss.DivScalar(float64(len(micro)))
+				if sync != nil { // [dist] this rank's share of the global batch
+					w := sync.LossWeight(i)
+					res.Loss += out.Loss.Item() * w
+					loss = loss.MulScalar(w)
+				} else {
+					res.Loss += out.Loss.Item() / float64(len(micro))
+					if len(micro) > 1 {
+						loss = loss.DivScalar(float64(len(micro)))
+					}
 				}
 				if prec != nil && prec.Scaler != nil {
 					loss = loss.MulScalar(prec.Scaler.Scale)
 				}
+				if sync != nil { // [dist] arms the bucketed all-reduce before the last backward
+					if err := sync.BeforeBackward(i); err != nil {
+						panic(&torch.Error{Op: "train", Msg: err.Error()})
+					}
+				}
 				loss.Backward()
 			})
+		}
+		if sync != nil { // [dist] the global batch's gradients and loss on every rank
+			if res.Loss, syncErr = sync.Reduce(res.Loss); syncErr != nil {
+				return
+			}
 		}
 		if prec != nil && prec.Scaler != nil && !prec.Scaler.unscale(opt.Params()) {
 			res.Skipped = true
@@ -72,6 +97,9 @@ func StepWith(m models.QAModel, opt *AdamW, micro []MicroBatch, lr, maxGradNorm 
 		opt.Apply(lr)
 		m.Params().ZeroGrad()
 	})
+	if err == nil {
+		err = syncErr
+	}
 	if err != nil {
 		m.Params().ZeroGrad()
 		return res, fmt.Errorf("train: step %d: %w", opt.Step+1, err)

@@ -20,6 +20,7 @@ import (
 	"github.com/spanqa/spanqa/eval"
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/dist"
 )
 
 // Result summarises a finished (or interrupted) run.
@@ -44,6 +45,10 @@ type Trainer struct {
 	// OnStep, when set, is called after every optimizer step (tests use it to stop a run at
 	// an exact step by cancelling the context).
 	OnStep func(step int64, r StepResult)
+	// Dist, when set, makes this process one rank of a data-parallel job (see distributed.go):
+	// each rank trains on its share of every global batch, gradients are averaged across
+	// ranks, and rank 0 alone writes files and logs. Nil trains in this process alone.
+	Dist *dist.Group
 
 	tok        *tokenize.Tokenizer
 	model      models.QAModel
@@ -58,6 +63,7 @@ type Trainer struct {
 	numWindows int
 	batchesPer int // micro-batches per epoch
 	stepsPer   int64
+	ddp        *ddpState // [dist] set while a data-parallel Run runs
 }
 
 // Run trains according to args; cancelling ctx (Ctrl-C) saves a checkpoint and returns
@@ -72,6 +78,9 @@ func (t *Trainer) logf(format string, a ...any) { fmt.Fprintf(t.Log, format+"\n"
 func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	if t.Log == nil {
 		t.Log = os.Stderr
+	}
+	if !t.isMain() {
+		t.Log = io.Discard // [dist] rank 0 alone reports
 	}
 	// libtorch keeps per-OS-thread state (OpenMP thread teams, grad mode): running the whole
 	// job on one thread keeps CPU results bit-reproducible from run to run.
@@ -108,9 +117,15 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	if err := t.restore(); err != nil {
 		return nil, err
 	}
+	// [dist] Data parallel: same step and rank 0's weights everywhere; ctx becomes the loop's,
+	// cancelled only once the ranks agree to stop.
+	if ctx, err = t.distStart(ctx); err != nil {
+		return nil, err
+	}
+	defer t.distStop()
 	t.logf("train: %s, %d parameters; %d training windows, %d micro-batches/epoch, %d optimizer steps (warm-up %d); %s",
 		t.model.Config().ModelType, t.model.Params().Count(), t.numWindows, t.batchesPer, t.sched.TotalSteps, t.sched.WarmupSteps, t.opt)
-	if t.logFile, err = os.OpenFile(filepath.Join(a.OutputDir, "train_log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644); err != nil {
+	if t.logFile, err = t.openTrainLog(); err != nil { // [dist] rank 0 only
 		return nil, fmt.Errorf("train: %w", err)
 	}
 	defer t.logFile.Close()
@@ -119,7 +134,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 		return res, err
 	}
 	if !res.Interrupted {
-		if err := t.finish(res); err != nil {
+		if err := t.onMain("final model", func() error { return t.finish(res) }); err != nil { // [dist]
 			return res, err
 		}
 	}
@@ -178,7 +193,7 @@ func (t *Trainer) prepareData() error {
 	t.numWindows = len(trainWin)
 	var err error
 	t.loader, err = batch.NewLoader(trainWin, batch.Config{
-		BatchSize: a.PerDeviceTrainBatchSize, PadID: t.tok.PadID(), Shuffle: !a.NoShuffle, Seed: uint64(a.Seed), MaxLength: a.MaxSeqLength,
+		BatchSize: t.globalBatchSize(), PadID: t.tok.PadID(), Shuffle: !a.NoShuffle, Seed: uint64(a.Seed), MaxLength: a.MaxSeqLength, // [dist] world * per-device
 	})
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
@@ -305,7 +320,7 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 				res.Sequences += int64(mb.B)
 			}
 			lr := a.LearningRate * t.sched.Factor(t.state.GlobalStep)
-			sr, err := StepWith(t.model, t.opt, mbs, lr, a.MaxGradNorm, t.prec)
+			sr, err := t.step(mbs, micro, lr) // [dist] this rank's rows when data-parallel
 			if err != nil {
 				it.Close()
 				return res, err
@@ -392,11 +407,13 @@ func (t *Trainer) checkpoint() error {
 	if t.state.GlobalStep == 0 {
 		return nil
 	}
-	path, err := saveCheckpoint(t.Args.OutputDir, t.model, t.opt, t.sched, t.state, &t.Args)
-	if err != nil {
-		return err
-	}
-	return rotateCheckpoints(t.Args.OutputDir, t.Args.SaveTotalLimit, t.bestPath(path))
+	return t.onMain("checkpoint", func() error { // [dist] rank 0 writes, the others wait
+		path, err := saveCheckpoint(t.Args.OutputDir, t.model, t.opt, t.sched, t.state, &t.Args)
+		if err != nil {
+			return err
+		}
+		return rotateCheckpoints(t.Args.OutputDir, t.Args.SaveTotalLimit, t.bestPath(path))
+	})
 }
 
 // bestPath is the checkpoint folder holding the best F1 so far; the one just written when it
@@ -412,7 +429,7 @@ func (t *Trainer) bestPath(just string) string {
 // as the best.
 func (t *Trainer) evaluate(ctx context.Context, res *Result) error {
 	dir := filepath.Join(t.Args.OutputDir, "eval")
-	rr, err := eval.Run(ctx, &eval.ModelPredictor{Model: t.model, PadID: t.tok.PadID()}, t.evalEx, t.evalWin, eval.RunConfig{
+	rr, err := t.runEval(ctx, &eval.ModelPredictor{Model: t.model, PadID: t.tok.PadID()}, eval.RunConfig{ // [dist] sharded
 		OutputDir: dir, BatchSize: t.Args.PerDeviceEvalBatchSize, SkipResultsFile: true,
 		Options: eval.Options{Version2WithNegative: t.Args.Version2WithNegative},
 	})

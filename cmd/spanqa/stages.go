@@ -47,23 +47,37 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	useRecipe := fs.Bool("use-recipe", false, "build the arguments from --recipe, --weights and --data")
 	weights := fs.String("weights", "", "model folder for --recipe (default: the Hugging Face cache)")
 	data := fs.String("data", "", "SQuAD folder for --recipe (default: the Hugging Face cache)")
+	lf := addLaunchFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	// Data parallel (launch.go): start the local workers, or join the job torchrun's variables
+	// describe (g is nil for a single process).
+	if lf.shouldLaunch() {
+		return lf.launch(ctx, append([]string{"train"}, args...), stdout, stderr)
+	}
+	g, err := train.JoinFromEnv(ctx, &a, lf.timeout)
+	if err != nil {
+		return err
+	}
+	defer g.Close()
 	if *useRecipe {
 		out := a.OutputDir
 		if out == "" {
 			out = "runs/default"
 		}
-		r, err := train.Recipe(ctx, *recipe, *weights, *data, out, stderr)
+		r, err := train.ShareArgs(g, func() (train.Args, error) { return train.Recipe(ctx, *recipe, *weights, *data, out, stderr) })
 		if err != nil {
 			return err
 		}
 		a = r
 	}
-	res, err := train.Run(ctx, a, stderr)
+	res, err := (&train.Trainer{Args: a, Log: stderr, Dist: g}).Run(ctx)
 	if err != nil {
 		return err
+	}
+	if g != nil && !g.IsMain() {
+		return nil // rank 0 reports
 	}
 	if res.Interrupted {
 		fmt.Fprintf(stdout, "interrupted at step %d; resume with --resume --output-dir %s\n", res.GlobalStep, res.OutputDir)

@@ -59,6 +59,14 @@ func TestEnvFrom(t *testing.T) {
 	}
 }
 
+// needGloo skips, loudly, where cbridge was built without Gloo (no libgloo-dev headers).
+func needGloo(t *testing.T) {
+	t.Helper()
+	if !dist.Gloo.Available() {
+		t.Skip("SKIPPED: this cbridge has no Gloo backend: install libgloo-dev (make deps) and rebuild")
+	}
+}
+
 // workerGroup joins the job the parent test started (timeout from SPANQA_DISTTEST_TIMEOUT).
 func workerGroup(t *testing.T, bucketBytes int64) *dist.Group {
 	t.Helper()
@@ -87,6 +95,7 @@ func requireAllPassed(t *testing.T, job *disttest.Job, procs []*disttest.Proc) {
 // TestCollectives checks every collective with two ranks holding different values, including
 // the bucketed, hook-driven gradient reducer against gradients computed by hand.
 func TestCollectives(t *testing.T) {
+	needGloo(t)
 	if disttest.IsWorker() {
 		collectivesWorker(t)
 		return
@@ -273,6 +282,7 @@ func decodeGrads(data []byte, n int) [][]float32 {
 // TestPeerFailure: rank 1 dies (or hangs) while rank 0 waits in an all-reduce; rank 0 must get
 // an ErrBroken error, within the timeout, and exit.
 func TestPeerFailure(t *testing.T) {
+	needGloo(t)
 	if disttest.IsWorker() {
 		peerFailureWorker(t)
 		return
@@ -333,6 +343,7 @@ func peerFailureWorker(t *testing.T) {
 
 // TestRendezvousTimeout: a rank alone in a job of two gives up after the timeout.
 func TestRendezvousTimeout(t *testing.T) {
+	needGloo(t)
 	port, err := dist.FreePort()
 	require.NoError(t, err)
 	start := time.Now()
@@ -349,6 +360,7 @@ func TestRendezvousTimeout(t *testing.T) {
 // TestLaunch starts two workers with Launch; then a job whose rank 1 fails, where Launch must
 // stop rank 0 (blocked in a collective with a long timeout) and report rank 1.
 func TestLaunch(t *testing.T) {
+	needGloo(t)
 	if os.Getenv(dist.LaunchWorkerEnv) != "" {
 		launchWorker(t)
 		return
