@@ -70,7 +70,16 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
+		// Flags given on the command line still win over the recipe's values (the device
+		// JoinFromEnv resolved for this rank included).
+		given := givenFlags(fs)
+		delete(given, "output-dir") // the recipe already placed its output under it
+		device := a.Device
 		a = r
+		if err := applyFlags(given, &a); err != nil {
+			return err
+		}
+		a.Device = device
 	}
 	res, err := (&train.Trainer{Args: a, Log: stderr, Dist: g}).Run(ctx)
 	if err != nil {
@@ -84,6 +93,28 @@ func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return nil
 	}
 	fmt.Fprintf(stdout, "trained %d steps in %s: eval exact_match %.2f f1 %.2f; model in %s\n", res.GlobalStep, res.Runtime.Round(1e9), res.EvalEM, res.EvalF1, res.OutputDir)
+	return nil
+}
+
+// givenFlags records the flags set explicitly on the command line, as text. It must run before
+// the variables the flags point at are overwritten.
+func givenFlags(fs *flag.FlagSet) map[string]string {
+	given := map[string]string{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = f.Value.String() })
+	return given
+}
+
+// applyFlags sets the given training flags on a.
+func applyFlags(given map[string]string, a *train.Args) error {
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	a.Flags(fs)
+	for name, v := range given {
+		if fs.Lookup(name) != nil {
+			if err := fs.Set(name, v); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }
 
