@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/spanqa/spanqa/data/squad"
 )
 
 // Args are the training arguments, named (in flags, JSON and YAML) like HF's TrainingArguments
@@ -51,6 +53,11 @@ type Args struct {
 	FromScratch bool `json:"from_scratch" yaml:"from_scratch"`
 	// SkipInvalid drops malformed examples (reported) instead of stopping.
 	SkipInvalid bool `json:"skip_invalid" yaml:"skip_invalid"`
+	// Column names of flat data (parquet, JSON Lines), as run_qa.py's --*_column flags.
+	QuestionColumn string `json:"question_column" yaml:"question_column"`
+	ContextColumn  string `json:"context_column" yaml:"context_column"`
+	AnswerColumn   string `json:"answer_column" yaml:"answer_column"`
+	IDColumn       string `json:"id_column" yaml:"id_column"`
 	// FP16 and BF16 train under autocast (fp16 with dynamic loss scaling; CUDA only).
 	FP16 bool `json:"fp16" yaml:"fp16"`
 	BF16 bool `json:"bf16" yaml:"bf16"`
@@ -104,6 +111,10 @@ func (a *Args) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&a.MaxEvalSamples, "max-eval-samples", a.MaxEvalSamples, "use only the first N evaluation examples")
 	fs.BoolVar(&a.FromScratch, "from-scratch", a.FromScratch, "random initialisation from config.json instead of loading weights")
 	fs.BoolVar(&a.SkipInvalid, "skip-invalid", a.SkipInvalid, "drop malformed examples instead of stopping")
+	fs.StringVar(&a.QuestionColumn, "question-column", a.QuestionColumn, "question column of flat data (default question)")
+	fs.StringVar(&a.ContextColumn, "context-column", a.ContextColumn, "context column of flat data (default context)")
+	fs.StringVar(&a.AnswerColumn, "answer-column", a.AnswerColumn, "answers column of flat data (default answers)")
+	fs.StringVar(&a.IDColumn, "id-column", a.IDColumn, "id column of flat data (default id)")
 	fs.BoolVar(&a.FP16, "fp16", a.FP16, "float16 autocast with dynamic loss scaling (CUDA)")
 	fs.BoolVar(&a.BF16, "bf16", a.BF16, "bfloat16 autocast")
 	fs.BoolVar(&a.NoPlot, "no-plot", a.NoPlot, "do not draw training_plot.png")
@@ -153,4 +164,10 @@ func (a *Args) Validate() error {
 	}
 	_, err := ParseScheduleKind(a.LRSchedulerType)
 	return err
+}
+
+// squadOptions are the reader options the arguments ask for.
+func (a *Args) squadOptions() squad.Options {
+	return squad.Options{SkipInvalid: a.SkipInvalid, Columns: squad.Columns{
+		ID: a.IDColumn, Question: a.QuestionColumn, Context: a.ContextColumn, Answers: a.AnswerColumn}}
 }

@@ -179,7 +179,7 @@ func (t *Trainer) prepareData() error {
 			return fmt.Errorf("train: %w", err)
 		}
 	} else {
-		ex, err := readExamples(a.TrainFile, a.SkipInvalid, a.MaxTrainSamples, t.Log)
+		ex, err := readExamples(a.TrainFile, a.squadOptions(), a.MaxTrainSamples, t.Log)
 		if err != nil {
 			return err
 		}
@@ -199,7 +199,7 @@ func (t *Trainer) prepareData() error {
 		return fmt.Errorf("train: %w", err)
 	}
 	if a.EvalFile != "" {
-		if t.evalEx, err = readExamples(a.EvalFile, a.SkipInvalid, a.MaxEvalSamples, t.Log); err != nil {
+		if t.evalEx, err = readExamples(a.EvalFile, a.squadOptions(), a.MaxEvalSamples, t.Log); err != nil {
 			return err
 		}
 		if t.evalWin, err = features.Eval(t.evalEx, t.tok, fopts); err != nil {
@@ -224,8 +224,8 @@ func isWindowsFile(path string) bool {
 	return strings.Contains(string(head[:n]), `"input_ids"`)
 }
 
-func readExamples(path string, skipInvalid bool, limit int, logw io.Writer) ([]squad.Example, error) {
-	ex, rep, err := squad.Read(path, squad.Options{SkipInvalid: skipInvalid})
+func readExamples(path string, opts squad.Options, limit int, logw io.Writer) ([]squad.Example, error) {
+	ex, rep, err := squad.Read(path, opts)
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}

@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -165,4 +166,30 @@ func TestEmbeddedDefaultEndToEnd(t *testing.T) {
 		require.FileExists(t, filepath.Join(cks[len(cks)-1], f))
 	}
 	t.Logf("embedded (scaled down): loss %.3f -> %.3f, EM %.1f F1 %.1f in %s", first, last, res.EvalEM, res.EvalF1, res.Runtime)
+}
+
+// TestCustomColumns trains from JSON Lines whose columns have other names, as run_qa.py's
+// --question_column etc. allow.
+func TestCustomColumns(t *testing.T) {
+	dir := t.TempDir()
+	a := smallArgs(t, filepath.Join(dir, "cols"))
+	ex, _, err := squad.Read(a.TrainFile, squad.Options{})
+	require.NoError(t, err)
+	var buf bytes.Buffer
+	for _, e := range ex[:40] {
+		rec := map[string]any{"qid": e.ID, "title": e.Title, "passage": e.Context, "query": e.Question,
+			"spans": map[string]any{"text": []string{e.Answers[0].Text}, "answer_start": []int{e.Answers[0].Start}}}
+		line, err := json.Marshal(rec)
+		require.NoError(t, err)
+		buf.Write(append(line, '\n'))
+	}
+	a.TrainFile = filepath.Join(dir, "renamed.jsonl")
+	require.NoError(t, os.WriteFile(a.TrainFile, buf.Bytes(), 0o644))
+	a.EvalFile, a.MaxSteps = "", 2
+	_, err = Run(context.Background(), a, &bytes.Buffer{})
+	require.Error(t, err, "default column names must not find the renamed fields")
+	a.QuestionColumn, a.ContextColumn, a.AnswerColumn, a.IDColumn = "query", "passage", "spans", "qid"
+	res, err := Run(context.Background(), a, &bytes.Buffer{})
+	require.NoError(t, err)
+	require.EqualValues(t, 2, res.GlobalStep)
 }
