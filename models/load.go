@@ -210,50 +210,32 @@ func copyInto(p *torch.Tensor, w weights.Tensor) {
 	p.Copy_(src)
 }
 
+// dtypePairs maps checkpoint dtypes to tensor dtypes and back.
+var dtypePairs = []struct {
+	w weights.DType
+	t torch.DType
+}{
+	{weights.F32, torch.Float32}, {weights.F16, torch.Float16}, {weights.BF16, torch.BFloat16},
+	{weights.F64, torch.Float64}, {weights.I64, torch.Int64}, {weights.I32, torch.Int32},
+	{weights.I8, torch.Int8}, {weights.U8, torch.Uint8}, {weights.BOOL, torch.Bool},
+}
+
 func torchDType(d weights.DType) torch.DType {
-	switch d {
-	case weights.F16:
-		return torch.Float16
-	case weights.BF16:
-		return torch.BFloat16
-	case weights.F64:
-		return torch.Float64
-	case weights.I64:
-		return torch.Int64
-	case weights.I32:
-		return torch.Int32
-	case weights.I8:
-		return torch.Int8
-	case weights.U8:
-		return torch.Uint8
-	case weights.BOOL:
-		return torch.Bool
-	default:
-		return torch.Float32
+	for _, p := range dtypePairs {
+		if p.w == d {
+			return p.t
+		}
 	}
+	return torch.Float32
 }
 
 func weightsDType(d torch.DType) weights.DType {
-	switch d {
-	case torch.Float16:
-		return weights.F16
-	case torch.BFloat16:
-		return weights.BF16
-	case torch.Float64:
-		return weights.F64
-	case torch.Int64:
-		return weights.I64
-	case torch.Int32:
-		return weights.I32
-	case torch.Int8:
-		return weights.I8
-	case torch.Uint8:
-		return weights.U8
-	case torch.Bool:
-		return weights.BOOL
-	default:
-		return weights.F32
+	for _, p := range dtypePairs {
+		if p.t == d {
+			return p.w
+		}
 	}
+	return weights.F32
 }
 
 // initHead initialises qa_outputs as HF's _init_weights does.
