@@ -166,26 +166,6 @@ func questionGlobalMask(ids []int64, b, length, sep int64) []int64 {
 	return global
 }
 
-// inOwnScope runs fn in a scope of its own, on views of args that belong to that scope, so that
-// the intermediates fn creates are released when it returns instead of when the caller's scope
-// closes: a long input then needs one layer's (or one kernel's) activations at a time under
-// NoGrad, not all of them. Autograd keeps its own references to what backward needs, so
-// releasing our handles is safe in training too. Only fn's result survives, moved into the
-// first argument's scope. fn must derive its tensors from the views it is given (an operation
-// lands in its first scoped operand's scope).
-func inOwnScope(fn func(args []*torch.Tensor) *torch.Tensor, args ...*torch.Tensor) *torch.Tensor {
-	outer := args[0].Scope()
-	var out *torch.Tensor
-	torch.WithScope(func(s *torch.Scope) {
-		views := make([]*torch.Tensor, len(args))
-		for i, a := range args {
-			views[i] = s.Adopt(a.View(a.Shape()...))
-		}
-		out = s.Keep(fn(views))
-	})
-	return outer.Adopt(out)
-}
-
 // longformerEmbeddings are RoBERTa's embeddings with Longformer's parameter order (the position
 // table comes after the LayerNorm) and summation order.
 type longformerEmbeddings struct {

@@ -172,13 +172,12 @@ func TestNoLeakOverManySteps(t *testing.T) {
 	for i := 0; i < warm; i++ {
 		step(i)
 	}
-	runtime.GC()
-	liveBefore, rssBefore := LiveTensors(), rssKB(t)
+	// settle: loose tensors of earlier tests are freed by GC cleanups on their own schedule.
+	liveBefore, rssBefore := settle(), rssKB(t)
 	for i := warm; i < steps; i++ {
 		step(i)
 	}
-	runtime.GC()
-	liveAfter, rssAfter := LiveTensors(), rssKB(t)
+	liveAfter, rssAfter := settle(), rssKB(t)
 	t.Logf("%d steps: live tensors %d -> %d, RSS %d -> %d KiB", steps, liveBefore, liveAfter, rssBefore, rssAfter)
 	require.Equal(t, liveBefore, liveAfter, "live tensor count grew")
 	require.Less(t, rssAfter-rssBefore, int64(20*1024), "RSS grew by more than 20 MiB")
