@@ -36,7 +36,7 @@ type EmbeddedScale struct {
 }
 
 // FullEmbedded is what `make train` runs.
-var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 2}
+var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 3}
 
 // PrepareEmbedded writes the embedded default's inputs under dir (model/ with config.json and
 // vocab.txt, train.json, eval.json) and returns the training arguments for them.
@@ -70,7 +70,7 @@ func PrepareEmbedded(dir string, scale EmbeddedScale) (Args, error) {
 	a := DefaultArgs()
 	a.Model, a.TrainFile, a.EvalFile, a.OutputDir = modelDir, trainFile, evalFile, filepath.Join(dir, "output")
 	a.FromScratch = true
-	a.LearningRate = 1e-3
+	a.LearningRate = 1.5e-3
 	a.WeightDecay = 0.01
 	a.WarmupRatio = 0.06
 	a.PerDeviceTrainBatchSize = 32

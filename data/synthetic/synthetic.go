@@ -98,9 +98,10 @@ func newWorld() *world {
 	}
 	adjs := []string{"silent", "golden", "distant", "broken", "hidden", "last", "northern", "endless", "quiet", "burning"}
 	nouns := []string{"river", "garden", "winter", "harbor", "mountain", "letter", "forest", "kingdom", "lantern", "voyage"}
+	// Titles are capitalised and carry no article, so the span of a title is unambiguous.
 	for _, a := range adjs {
 		for _, n := range nouns {
-			w.titles = append(w.titles, "the "+a+" "+n)
+			w.titles = append(w.titles, capitalize(a)+" "+capitalize(n))
 		}
 	}
 	return w
@@ -144,6 +145,10 @@ var fillers = []string{
 	"The weather was mild that year.", "Nobody remembers the exact details anymore.", "Many visitors came in the summer.",
 	"The old bridge was repaired twice.", "Local newspapers rarely mentioned it.", "Trade along the coast grew slowly.",
 	"Some stories were written down much later.", "The winters there are long and dark.",
+	"Most of the archives were lost in a fire.", "The roads were often closed after heavy rain.",
+	"Few letters from that period have survived.", "Markets were held on the first day of each month.",
+	"The river flooded the lower streets every spring.", "Travellers complained about the poor inns.",
+	"Historians still argue about the order of events.", "The harvest failed in several dry summers.",
 }
 
 type fact struct {
@@ -160,31 +165,24 @@ func Generate(opt Options) []squad.Example {
 	r := rand.New(rand.NewSource(opt.Seed))
 	var out []squad.Example
 	for c := 0; c < opt.Contexts; c++ {
+		// Every context states at most one fact per relation, so a question's relation words
+		// pick its fact. Long contexts bury their facts among many filler sentences, so the
+		// answer may sit in any of several windows.
 		nFacts := 3 + r.Intn(len(rels)-2)
+		fillerRate := 5 // one filler after every fifth fact, on average
 		if r.Float64() < opt.LongFraction {
-			nFacts = 25 + r.Intn(20)
+			nFacts, fillerRate = len(rels), 0
 		}
-		// Short contexts state at most one fact per relation, so a question's relation picks
-		// its fact; long contexts repeat relations for different subjects, so answering there
-		// also needs the question's subject to be matched.
-		long := nFacts > len(rels)
-		used := map[string]bool{} // relation+subject pairs already stated
-		usedRel := map[int]bool{}
+		used := map[int]bool{}
 		var facts []fact
 		for len(facts) < nFacts {
 			ri := r.Intn(len(rels))
-			if !long && usedRel[ri] {
+			if used[ri] {
 				continue
 			}
+			used[ri] = true
 			rel := rels[ri]
-			subj := rel.subject(r, w)
-			key := rel.name + "|" + subj
-			if used[key] {
-				continue
-			}
-			used[key] = true
-			usedRel[ri] = true
-			obj := rel.object(r, w)
+			subj, obj := rel.subject(r, w), rel.object(r, w)
 			tmpl := rel.statements[r.Intn(len(rel.statements))]
 			before, _, _ := strings.Cut(tmpl, "{o}")
 			sentence := capitalize(strings.NewReplacer("{s}", subj, "{o}", obj).Replace(tmpl))
@@ -199,18 +197,28 @@ func Generate(opt Options) []squad.Example {
 		var sentences []string
 		starts := make([]int, len(facts))
 		pos := 0
-		for i, f := range facts {
+		add := func(s string) {
 			if len(sentences) > 0 {
 				pos++ // the joining space
 			}
-			starts[i] = pos
-			pos += len(f.sentence)
-			sentences = append(sentences, f.sentence)
-			if r.Intn(5) == 0 {
-				filler := fillers[r.Intn(len(fillers))]
-				pos += 1 + len(filler)
-				sentences = append(sentences, filler)
+			pos += len(s)
+			sentences = append(sentences, s)
+		}
+		addFillers := func(n int) {
+			for ; n > 0; n-- {
+				add(fillers[r.Intn(len(fillers))])
 			}
+		}
+		for i, f := range facts {
+			if fillerRate == 0 {
+				addFillers(2 + r.Intn(7))
+			} else if r.Intn(fillerRate) == 0 {
+				addFillers(1)
+			}
+			if len(sentences) > 0 {
+				starts[i] = pos + 1
+			}
+			add(f.sentence)
 		}
 		context := strings.Join(sentences, " ")
 		order := r.Perm(len(facts))
