@@ -16,9 +16,9 @@ var TinyBERTConfig = map[string]any{
 	"architectures":                []string{"BertForQuestionAnswering"},
 	"model_type":                   "bert",
 	"hidden_size":                  128,
-	"num_hidden_layers":            4,
-	"num_attention_heads":          8,
-	"intermediate_size":            384,
+	"num_hidden_layers":            3,
+	"num_attention_heads":          4,
+	"intermediate_size":            256,
 	"hidden_act":                   "gelu",
 	"hidden_dropout_prob":          0.0,
 	"attention_probs_dropout_prob": 0.0,
@@ -36,7 +36,7 @@ type EmbeddedScale struct {
 }
 
 // FullEmbedded is what `make train` runs.
-var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 2}
+var FullEmbedded = EmbeddedScale{TrainContexts: synthetic.DefaultTrain.Contexts, EvalContexts: synthetic.DefaultEval.Contexts, Epochs: 3}
 
 // PrepareEmbedded writes the embedded default's inputs under dir (model/ with config.json and
 // vocab.txt, train.json, eval.json) and returns the training arguments for them.

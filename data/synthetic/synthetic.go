@@ -118,19 +118,19 @@ func relations() []relation {
 			[]string{"Where was {s} born?", "In which town was {s} born?", "What is the birthplace of {s}?"},
 			person, from(func(w *world) []string { return w.places })},
 		{"job", []string{"{s} works as a {o}.", "By trade, {s} is a {o}.", "For many years {s} earned a living as a {o}."},
-			[]string{"What does {s} work as?", "What is {s} by trade?", "How did {s} earn a living?"},
+			[]string{"What does {s} work as?", "What is the job of {s}?", "What is {s} by trade?"},
 			person, from(func(w *world) []string { return w.jobs })},
 		{"founder", []string{"{o} founded {s}.", "{s} was founded by {o}.", "The company {s} was started by {o}."},
 			[]string{"Who founded {s}?", "Who started {s}?", "By whom was {s} founded?"},
 			from(func(w *world) []string { return w.orgs }), person},
 		{"founded_year", []string{"{s} opened its doors in {o}.", "{s} was established in {o}.", "In {o}, {s} was established."},
-			[]string{"When did {s} open its doors?", "When was {s} established?", "In what year was {s} established?"},
+			[]string{"When was {s} established?", "In what year was {s} established?", "When did {s} open its doors?"},
 			from(func(w *world) []string { return w.orgs }), year},
 		{"capital", []string{"The capital of {s} is {o}.", "{o} is the capital city of {s}.", "{s} is governed from its capital, {o}."},
 			[]string{"What is the capital of {s}?", "Which city is the capital of {s}?", "From which capital is {s} governed?"},
 			from(func(w *world) []string { return w.countries }), from(func(w *world) []string { return w.places })},
 		{"book", []string{"{s} wrote a book called {o}.", "The novel {o} was written by {s}.", "{s} is best known for the book {o}."},
-			[]string{"Which book did {s} write?", "Which novel was written by {s}?", "For which book is {s} best known?"},
+			[]string{"Which book did {s} write?", "What is the title of the book by {s}?", "For which book is {s} best known?"},
 			person, from(func(w *world) []string { return w.titles })},
 		{"color", []string{"The favourite colour of {s} is {o}.", "{s} likes the colour {o} best.", "{s} always wears {o}."},
 			[]string{"What is the favourite colour of {s}?", "Which colour does {s} like best?", "What colour does {s} always wear?"},
@@ -156,7 +156,6 @@ type fact struct {
 	subj, obj string
 	sentence  string
 	objAt     int // byte offset of obj in sentence
-	tmpl      int // which phrasing; the question uses the matching one
 }
 
 // Generate builds the examples of one split.
@@ -184,8 +183,7 @@ func Generate(opt Options) []squad.Example {
 			used[ri] = true
 			rel := rels[ri]
 			subj, obj := rel.subject(r, w), rel.object(r, w)
-			ti := r.Intn(len(rel.statements))
-			tmpl := rel.statements[ti]
+			tmpl := rel.statements[r.Intn(len(rel.statements))]
 			before, _, _ := strings.Cut(tmpl, "{o}")
 			sentence := capitalize(strings.NewReplacer("{s}", subj, "{o}", obj).Replace(tmpl))
 			// The object's offset comes from the template, not a search, so an object that
@@ -194,7 +192,7 @@ func Generate(opt Options) []squad.Example {
 			if before == "" {
 				objAt = 0
 			}
-			facts = append(facts, fact{rel: ri, tmpl: ti, subj: subj, obj: obj, sentence: sentence, objAt: objAt})
+			facts = append(facts, fact{rel: ri, subj: subj, obj: obj, sentence: sentence, objAt: objAt})
 		}
 		var sentences []string
 		starts := make([]int, len(facts))
@@ -231,9 +229,7 @@ func Generate(opt Options) []squad.Example {
 		for qi, fi := range order {
 			f := facts[fi]
 			rel := rels[f.rel]
-			// Statement i and question i of a relation share their key words, so the question
-			// can be matched to its fact by reading, as in SQuAD's lexical-overlap questions.
-			q := strings.ReplaceAll(rel.questions[f.tmpl], "{s}", f.subj)
+			q := strings.ReplaceAll(rel.questions[r.Intn(len(rel.questions))], "{s}", f.subj)
 			byteStart := starts[fi] + f.objAt
 			out = append(out, squad.Example{
 				ID:       fmt.Sprintf("syn-%d-%d-%d", opt.Seed, c, qi),
