@@ -363,7 +363,7 @@ func softmax32(scores []float32) []float32 {
 	for i, s := range scores {
 		ex[i] = npExp32(s - m)
 	}
-	sum := pairwiseSum32(ex)
+	sum := pairwiseSum(ex)
 	out := make([]float32, len(scores))
 	for i := range ex {
 		out[i] = ex[i] / sum
@@ -387,7 +387,7 @@ func softmax64(scores []float64) []float64 {
 	for i, s := range scores {
 		ex[i] = exp64(s - m)
 	}
-	sum := pairwiseSum64(ex)
+	sum := pairwiseSum(ex)
 	out := make([]float64, len(scores))
 	for i := range ex {
 		out[i] = ex[i] / sum
@@ -395,19 +395,20 @@ func softmax64(scores []float64) []float64 {
 	return out
 }
 
-// pairwiseSum32 is numpy's pairwise_sum for float32 (np.add.reduce on a contiguous array): a
-// plain loop below 8 elements, eight interleaved accumulators up to 128, halving above.
-func pairwiseSum32(a []float32) float32 {
+// pairwiseSum is numpy's pairwise_sum (np.add.reduce on a contiguous float32 or float64
+// array): a plain loop below 8 elements, eight interleaved accumulators up to 128, halving
+// above. The summation order is what makes the result bit-identical to numpy's.
+func pairwiseSum[F float32 | float64](a []F) F {
 	n := len(a)
 	switch {
 	case n < 8:
-		var res float32
+		var res F
 		for _, v := range a {
 			res += v
 		}
 		return res
 	case n <= 128:
-		var r [8]float32
+		var r [8]F
 		copy(r[:], a[:8])
 		i := 8
 		for ; i < n-n%8; i += 8 {
@@ -423,37 +424,6 @@ func pairwiseSum32(a []float32) float32 {
 	default:
 		n2 := n / 2
 		n2 -= n2 % 8
-		return pairwiseSum32(a[:n2]) + pairwiseSum32(a[n2:])
-	}
-}
-
-// pairwiseSum64 is pairwiseSum32 for float64.
-func pairwiseSum64(a []float64) float64 {
-	n := len(a)
-	switch {
-	case n < 8:
-		var res float64
-		for _, v := range a {
-			res += v
-		}
-		return res
-	case n <= 128:
-		var r [8]float64
-		copy(r[:], a[:8])
-		i := 8
-		for ; i < n-n%8; i += 8 {
-			for j := range 8 {
-				r[j] += a[i+j]
-			}
-		}
-		res := ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
-		for ; i < n; i++ {
-			res += a[i]
-		}
-		return res
-	default:
-		n2 := n / 2
-		n2 -= n2 % 8
-		return pairwiseSum64(a[:n2]) + pairwiseSum64(a[n2:])
+		return pairwiseSum(a[:n2]) + pairwiseSum(a[n2:])
 	}
 }
