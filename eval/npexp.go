@@ -11,7 +11,7 @@ import (
 // degree 5/2 rational approximation of exp(y) evaluated with fused multiply-adds, and the scaling
 // by 2^k. Results differ from the correctly rounded exp in about a third of the inputs (by up to
 // 2.5 ulp), so HF's softmax probabilities are reproduced bit for bit only with this kernel.
-// (numpy on other architectures calls the C library's expf; see softmax32.)
+// (numpy on other architectures calls the C library's expf; see softmax.)
 func npExp32(x float32) float32 {
 	const (
 		xmax  = float32(88.72283935546875)

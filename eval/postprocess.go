@@ -254,7 +254,7 @@ func PostProcessExample(ex *squad.Example, windows []*features.Window, start, en
 		for i := range nbest {
 			scores[i] = float64(nbest[i].score)
 		}
-		for i, p := range softmax64(scores) {
+		for i, p := range softmax(scores, exp64) {
 			nbest[i].Probability = p
 		}
 	} else {
@@ -262,7 +262,7 @@ func PostProcessExample(ex *squad.Example, windows []*features.Window, start, en
 		for i := range nbest {
 			scores[i] = nbest[i].score
 		}
-		for i, p := range softmax32(scores) {
+		for i, p := range softmax(scores, npExp32) {
 			nbest[i].Probability = float64(p)
 		}
 	}
@@ -347,9 +347,11 @@ func topIndexes(x []float32, n int) []int {
 	return top
 }
 
-// softmax32 is HF's softmax over float32 scores: exp(s - max(s)) / sum, in float32, the sum being
-// numpy's pairwise summation.
-func softmax32(scores []float32) []float32 {
+// softmax is HF's softmax over the n-best scores: exp(s - max(s)) / sum, in the scores' own
+// precision (float32, or float64 when numpy promotes them because HF's placeholder, a Python
+// float, is among them), with numpy's NaN-propagating max, its exp kernel for that precision and
+// its pairwise summation.
+func softmax[F float32 | float64](scores []F, exp func(F) F) []F {
 	m := scores[0]
 	for _, s := range scores[1:] {
 		if m != m {
@@ -359,36 +361,12 @@ func softmax32(scores []float32) []float32 {
 			m = s
 		}
 	}
-	ex := make([]float32, len(scores))
+	ex := make([]F, len(scores))
 	for i, s := range scores {
-		ex[i] = npExp32(s - m)
+		ex[i] = exp(s - m)
 	}
 	sum := pairwiseSum(ex)
-	out := make([]float32, len(scores))
-	for i := range ex {
-		out[i] = ex[i] / sum
-	}
-	return out
-}
-
-// softmax64 is the same softmax in float64 (numpy promotes the scores to float64 when HF's
-// placeholder, a Python float, is among them).
-func softmax64(scores []float64) []float64 {
-	m := scores[0]
-	for _, s := range scores[1:] {
-		if m != m {
-			break
-		}
-		if s > m || s != s {
-			m = s
-		}
-	}
-	ex := make([]float64, len(scores))
-	for i, s := range scores {
-		ex[i] = exp64(s - m)
-	}
-	sum := pairwiseSum(ex)
-	out := make([]float64, len(scores))
+	out := make([]F, len(scores))
 	for i := range ex {
 		out[i] = ex[i] / sum
 	}
