@@ -10,12 +10,13 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/spanqa/spanqa/internal/syncbuf"
 )
 
 func TestPredictCommand(t *testing.T) {
@@ -92,24 +93,6 @@ func TestPredictCommandInput(t *testing.T) {
 	require.NotEmpty(t, got[6]["text"])
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a reader on different goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestServeCommandSIGTERM runs `spanqa serve` as the command line does (its context ends on
 // SIGTERM), sends this process a real SIGTERM while a request is in flight, and checks that
 // the request is answered and the command returns cleanly.
@@ -117,7 +100,7 @@ func TestServeCommandSIGTERM(t *testing.T) {
 	dir := testModelDir(t, "bert")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
-	var stderr syncBuffer
+	var stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		// A long batching wait keeps the request in flight when the signal comes.

@@ -9,11 +9,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/spanqa/spanqa/data/hub/hubtest"
+	"github.com/spanqa/spanqa/internal/syncbuf"
 	"github.com/stretchr/testify/require"
 )
 
@@ -27,28 +27,10 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // newClient returns a client of srv with a fresh cache and fast retries.
-func newClient(t *testing.T, srv *hubtest.Server) (*Client, *syncBuffer) {
+func newClient(t *testing.T, srv *hubtest.Server) (*Client, *syncbuf.Buffer) {
 	t.Helper()
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	return &Client{
 		Endpoint:     srv.URL(),
 		CacheDir:     t.TempDir(),

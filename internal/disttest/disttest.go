@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/spanqa/spanqa/internal/syncbuf"
 	"github.com/spanqa/spanqa/torch/dist"
 )
 
@@ -38,7 +39,7 @@ type Proc struct {
 	Err error
 	// Elapsed is how long after the start it exited.
 	Elapsed time.Duration
-	out     syncBuffer
+	out     syncbuf.Buffer
 	start   time.Time
 	exited  bool
 }
@@ -133,23 +134,4 @@ func (j *Job) Outputs() string {
 		fmt.Fprintf(&b, "----- rank %d (exit %v, after %s) -----\n%s\n", p.Rank, p.Err, p.Elapsed.Round(time.Millisecond), p.Output())
 	}
 	return b.String()
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes (stdout and stderr of one worker) and
-// reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
