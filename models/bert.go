@@ -22,6 +22,7 @@ func init() {
 // bertEmbeddings are BERT's (and RoBERTa's) input embeddings.
 type bertEmbeddings struct {
 	word, position, tokenType *nn.Embedding
+	absolute                  bool // add position embeddings (false with relative attention)
 	norm                      *nn.LayerNorm
 	dropout                   nn.Dropout
 }
@@ -33,6 +34,7 @@ func newBertEmbeddings(p *nn.Params, cfg *Config, positionPadding int64) *bertEm
 		tokenType: nn.NewEmbedding(p, "token_type_embeddings", cfg.TypeVocabSize, cfg.HiddenSize, -1),
 		norm:      nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps),
 		dropout:   nn.Dropout{P: cfg.HiddenDropoutProb},
+		absolute:  !cfg.relativePositions(),
 	}
 }
 
@@ -40,7 +42,10 @@ func (e *bertEmbeddings) forward(ids, typeIDs, positions *torch.Tensor, train bo
 	if typeIDs == nil {
 		typeIDs = ids.ZerosLike()
 	}
-	x := e.word.Forward(ids).Add(e.tokenType.Forward(typeIDs)).Add(e.position.Forward(positions))
+	x := e.word.Forward(ids).Add(e.tokenType.Forward(typeIDs))
+	if e.absolute {
+		x = x.Add(e.position.Forward(positions))
+	}
 	return e.dropout.Forward(e.norm.Forward(x), train)
 }
 

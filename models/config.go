@@ -159,8 +159,14 @@ func (c *Config) validate() error {
 	if c.NumHiddenLayers <= 0 || c.VocabSize <= 0 || c.IntermediateSize <= 0 {
 		return fmt.Errorf("config: num_hidden_layers, vocab_size and intermediate_size must be positive")
 	}
-	if c.PositionEmbeddingType != "" && c.PositionEmbeddingType != "absolute" {
-		return fmt.Errorf("config: position_embedding_type %q is not supported (only \"absolute\")", c.PositionEmbeddingType)
+	switch c.PositionEmbeddingType {
+	case "", "absolute":
+	case "relative_key", "relative_key_query":
+		if c.ModelType != "bert" && c.ModelType != "roberta" {
+			return fmt.Errorf("config: position_embedding_type %q is for BERT and RoBERTa, not %s", c.PositionEmbeddingType, c.ModelType)
+		}
+	default:
+		return fmt.Errorf("config: position_embedding_type %q is not supported (absolute, relative_key or relative_key_query)", c.PositionEmbeddingType)
 	}
 	if c.ModelType == "longformer" && len(c.AttentionWindow) != c.NumHiddenLayers {
 		return fmt.Errorf("config: attention_window has %d entries for %d layers", len(c.AttentionWindow), c.NumHiddenLayers)
@@ -171,6 +177,12 @@ func (c *Config) validate() error {
 		}
 	}
 	return nil
+}
+
+// relativePositions says whether BERT/RoBERTa attention uses learned distance embeddings
+// (HF's relative_key / relative_key_query) instead of absolute position embeddings.
+func (c *Config) relativePositions() bool {
+	return c.PositionEmbeddingType == "relative_key" || c.PositionEmbeddingType == "relative_key_query"
 }
 
 // HeadDim is the size of one attention head.

@@ -63,22 +63,34 @@ func mergeHeads(x *torch.Tensor) *torch.Tensor {
 	return x.Permute(0, 2, 1, 3).Contiguous().View(s[0], s[2], s[1]*s[3])
 }
 
-// selfAttention is BERT's multi-head scaled dot-product attention.
+// selfAttention is BERT's multi-head scaled dot-product attention. With
+// position_embedding_type relative_key (or relative_key_query) each layer also learns an
+// embedding per query-key distance (HF's distance_embedding) and adds query·distance (and
+// key·distance) to the scores, as in Shaw et al. and Huang et al.; the embeddings then add no
+// absolute positions.
 type selfAttention struct {
 	query, key, value *nn.Linear
 	heads             int64
 	dropout           nn.Dropout
+	relative          string        // "", "relative_key" or "relative_key_query"
+	distance          *nn.Embedding // [2*max_position_embeddings-1, headDim] when relative
+	maxDistance       int64         // max_position_embeddings: distance 0 is row maxDistance-1
 }
 
 func newSelfAttention(p *nn.Params, cfg *Config) *selfAttention {
 	h := cfg.HiddenSize
-	return &selfAttention{
+	a := &selfAttention{
 		query:   nn.NewLinear(p, "query", h, h, true),
 		key:     nn.NewLinear(p, "key", h, h, true),
 		value:   nn.NewLinear(p, "value", h, h, true),
 		heads:   cfg.NumAttentionHeads,
 		dropout: nn.Dropout{P: cfg.AttentionProbsDropoutProb},
 	}
+	if cfg.relativePositions() {
+		a.relative, a.maxDistance = cfg.PositionEmbeddingType, cfg.MaxPositionEmbeddings
+		a.distance = nn.NewEmbedding(p, "distance_embedding", 2*cfg.MaxPositionEmbeddings-1, cfg.HeadDim(), -1)
+	}
+	return a
 }
 
 // forward attends x [B, L, H] with the additive mask [B, 1, 1, L].
@@ -87,9 +99,34 @@ func (a *selfAttention) forward(x, mask *torch.Tensor, train bool) *torch.Tensor
 	k := splitHeads(a.key.Forward(x), a.heads)
 	v := splitHeads(a.value.Forward(x), a.heads)
 	headDim := float64(x.Size(-1) / a.heads)
-	scores := q.Matmul(k.Transpose(-1, -2)).DivScalar(math.Sqrt(headDim)).Add(mask)
+	scores := q.Matmul(k.Transpose(-1, -2))
+	if a.relative != "" {
+		scores = scores.Add(a.relativeScores(q, k))
+	}
+	scores = scores.DivScalar(math.Sqrt(headDim)).Add(mask)
 	probs := a.dropout.Forward(scores.Softmax(-1), train)
 	return mergeHeads(probs.Matmul(v))
+}
+
+// relativeScores is HF's einsum("bhld,lrd->bhlr", q, D) (+ einsum("bhrd,lrd->bhlr", k, D))
+// with D[l, r] the embedding of distance l-r, done as batched products over one position.
+func (a *selfAttention) relativeScores(q, k *torch.Tensor) *torch.Tensor {
+	s := q.Shape() // [B, heads, L, headDim]
+	b, h, n, d := s[0], s[1], s[2], s[3]
+	// Row of distance l-r: l + (maxDistance-1) - r, all in int64.
+	left := torch.Arange(q.Scope(), float64(a.maxDistance-1), float64(a.maxDistance-1+n), 1, torch.Int64, q.Device())
+	right := torch.Arange(q.Scope(), 0, float64(n), 1, torch.Int64, q.Device())
+	table := a.distance.Forward(left.Unsqueeze(1).Sub(right.Unsqueeze(0))).To(q.DType(), q.Device()) // [L(l), L(r), headDim]
+	// [L(l), B*heads, d] x [L(l), d, L(r)] -> [L(l), B*heads, L(r)] -> [B, heads, L(l), L(r)]
+	byQuery := q.Permute(2, 0, 1, 3).Reshape(n, b*h, d).Bmm(table.Transpose(1, 2)).
+		View(n, b, h, n).Permute(1, 2, 0, 3)
+	if a.relative != "relative_key_query" {
+		return byQuery
+	}
+	// [L(r), B*heads, d] x [L(r), d, L(l)] -> [L(r), B*heads, L(l)] -> [B, heads, L(l), L(r)]
+	byKey := k.Permute(2, 0, 1, 3).Reshape(n, b*h, d).Bmm(table.Permute(1, 2, 0)).
+		View(n, b, h, n).Permute(1, 2, 3, 0)
+	return byQuery.Add(byKey)
 }
 
 // bertLayer is one encoder layer.
