@@ -101,7 +101,7 @@ func TestRelativePositionsModel(t *testing.T) {
 					var before, after Output
 					torch.NoGrad(func() {
 						before = m.Forward(in, false)
-						m.Params().Get(typ + ".embeddings.position_embeddings.weight").Normal_(0, 1)
+						m.Params().Get(typ+".embeddings.position_embeddings.weight").Normal_(0, 1)
 						after = m.Forward(in, false)
 					})
 					assert.Equal(t, before.StartLogits.Float32s(), after.StartLogits.Float32s())
