@@ -4,8 +4,10 @@
 //
 // Each context is a shuffled list of facts about invented people, places and organisations
 // (several relations, each with several phrasings), with filler sentences; every question asks
-// for one fact's object, which is a span of the context. A share of contexts is long enough to
-// need several windows, and some names carry accents so character and byte offsets differ.
+// for one fact's object, which is a span of the context. Names are made-up words, and a founder
+// is one of several people in a context, so a model must read the words around a name, not only
+// recognise its kind. A share of contexts is long enough to need several windows, and some names
+// carry accents so character and byte offsets differ.
 package synthetic
 
 import (
@@ -24,15 +26,16 @@ type Options struct {
 	Contexts int
 	// LongFraction of contexts get many more facts (several windows at short max lengths).
 	LongFraction float64
-	// QuestionsPerContext caps the questions asked about each context.
+	// QuestionsPerContext caps the questions asked about each context (0: one per fact).
 	QuestionsPerContext int
 }
 
 // DefaultTrain and DefaultEval are the splits `make train` uses; the eval split draws new
-// contexts (other seed) from the same vocabulary.
+// contexts (other seed) from the same vocabulary. Every fact of a context is asked about, so
+// each context teaches several answers at once.
 var (
-	DefaultTrain = Options{Seed: 1, Contexts: 6000, LongFraction: 0.05, QuestionsPerContext: 3}
-	DefaultEval  = Options{Seed: 2, Contexts: 200, LongFraction: 0.1, QuestionsPerContext: 3}
+	DefaultTrain = Options{Seed: 1, Contexts: 3300, LongFraction: 0.05}
+	DefaultEval  = Options{Seed: 2, Contexts: 200, LongFraction: 0.1}
 )
 
 var syllables = []string{"ka", "lo", "mi", "ren", "tal", "vor", "sel", "dun", "bri", "na", "os", "te", "gar", "lin", "mor", "qui", "za", "pel", "ru", "fen", "ith", "bel", "cor", "dra"}
@@ -50,7 +53,7 @@ type relation struct {
 }
 
 type world struct {
-	people, places, orgs, countries, jobs, colors, titles, animals []string
+	people, towns, orgs, countries, capitals, jobs, colors, titles, animals []string
 }
 
 func capitalize(s string) string {
@@ -84,14 +87,19 @@ func uniqueNames(r *rand.Rand, n, parts int, accents bool, taken map[string]bool
 }
 
 // newWorld builds the shared vocabulary of entities; it is the same for every split.
+// Birthplaces (towns) and capitals are separate pools: drawn from one pool, telling them apart
+// needs the question's relation matched against each sentence's, which the embedded tiny model
+// learned within its budget in only about half of the seeds tried (F1 ~90 otherwise, 99+ when
+// it did).
 func newWorld() *world {
 	r := rand.New(rand.NewSource(42))
 	taken := map[string]bool{}
 	w := &world{
 		people:    uniqueNames(r, 300, 2, true, taken),
-		places:    uniqueNames(r, 150, 3, true, taken),
+		towns:     uniqueNames(r, 150, 3, true, taken),
 		orgs:      uniqueNames(r, 100, 2, false, taken),
 		countries: uniqueNames(r, 80, 3, false, taken),
+		capitals:  uniqueNames(r, 80, 3, true, taken),
 		jobs:      []string{"baker", "pilot", "teacher", "farmer", "doctor", "painter", "sailor", "judge", "miner", "weaver", "singer", "carpenter", "gardener", "lawyer", "engineer", "chemist"},
 		colors:    []string{"red", "blue", "green", "yellow", "purple", "orange", "silver", "black", "white", "brown"},
 		animals:   []string{"cat", "dog", "horse", "owl", "fox", "goat", "parrot", "rabbit", "tortoise", "falcon"},
@@ -116,7 +124,7 @@ func relations() []relation {
 	return []relation{
 		{"born_in", []string{"{s} was born in {o}.", "{o} is the birthplace of {s}.", "Records show that {s} was born in the town of {o}."},
 			[]string{"Where was {s} born?", "In which town was {s} born?", "What is the birthplace of {s}?"},
-			person, from(func(w *world) []string { return w.places })},
+			person, from(func(w *world) []string { return w.towns })},
 		{"job", []string{"{s} works as a {o}.", "By trade, {s} is a {o}.", "For many years {s} earned a living as a {o}."},
 			[]string{"What does {s} work as?", "What is the job of {s}?", "What is {s} by trade?"},
 			person, from(func(w *world) []string { return w.jobs })},
@@ -128,7 +136,7 @@ func relations() []relation {
 			from(func(w *world) []string { return w.orgs }), year},
 		{"capital", []string{"The capital of {s} is {o}.", "{o} is the capital city of {s}.", "{s} is governed from its capital, {o}."},
 			[]string{"What is the capital of {s}?", "Which city is the capital of {s}?", "From which capital is {s} governed?"},
-			from(func(w *world) []string { return w.countries }), from(func(w *world) []string { return w.places })},
+			from(func(w *world) []string { return w.countries }), from(func(w *world) []string { return w.capitals })},
 		{"book", []string{"{s} wrote a book called {o}.", "The novel {o} was written by {s}.", "{s} is best known for the book {o}."},
 			[]string{"Which book did {s} write?", "What is the title of the book by {s}?", "For which book is {s} best known?"},
 			person, from(func(w *world) []string { return w.titles })},
@@ -222,7 +230,7 @@ func Generate(opt Options) []squad.Example {
 		}
 		context := strings.Join(sentences, " ")
 		order := r.Perm(len(facts))
-		if len(order) > opt.QuestionsPerContext {
+		if opt.QuestionsPerContext > 0 && len(order) > opt.QuestionsPerContext {
 			order = order[:opt.QuestionsPerContext]
 		}
 		sort.Ints(order)
@@ -256,7 +264,7 @@ func Vocab() []string {
 			words[f] = true
 		}
 	}
-	for _, l := range [][]string{w.people, w.places, w.orgs, w.countries, w.jobs, w.colors, w.titles, w.animals, fillers} {
+	for _, l := range [][]string{w.people, w.towns, w.orgs, w.countries, w.capitals, w.jobs, w.colors, w.titles, w.animals, fillers} {
 		for _, s := range l {
 			add(s)
 		}

@@ -50,3 +50,23 @@ func TestAnswerIsAWholeWord(t *testing.T) {
 		require.True(t, end == len(e.Context) || strings.ContainsRune(" .,", rune(e.Context[end])), "%s: %q ends mid-word", e.ID, a.Text)
 	}
 }
+
+// With no cap every fact is asked about: 3 to 8 questions per context, each about another fact.
+func TestEveryFactIsAskedByDefault(t *testing.T) {
+	perContext := map[string]map[int]bool{}
+	for _, e := range Generate(Options{Seed: 5, Contexts: 200, LongFraction: 0.1}) {
+		if perContext[e.Title] == nil {
+			perContext[e.Title] = map[int]bool{}
+		}
+		starts := perContext[e.Title]
+		require.False(t, starts[e.Answers[0].ByteStart], "%s asks about a fact twice", e.ID)
+		starts[e.Answers[0].ByteStart] = true
+	}
+	require.Len(t, perContext, 200)
+	sizes := map[int]bool{}
+	for title, starts := range perContext {
+		require.True(t, len(starts) >= 3 && len(starts) <= len(relations()), "%s: %d questions", title, len(starts))
+		sizes[len(starts)] = true
+	}
+	require.Len(t, sizes, len(relations())-2, "every context size from 3 to %d facts occurs", len(relations()))
+}
