@@ -40,12 +40,13 @@ const (
 	ddpJobDeadline = 3 * time.Minute // whole job, workers killed past it
 )
 
-// ddpArgs is the shared setup: smallArgs without dropout, 18 examples (21 windows), epochs of
-// 3 steps of 8 windows.
+// ddpArgs is the shared setup: smallArgs without dropout, 13 examples (21 windows), epochs of
+// 3 steps of 8 windows. The subtests' step and checkpoint numbers follow from the 21 windows,
+// which the test checks first: if the synthetic data changes, pick the example count anew.
 func ddpArgs(t *testing.T, dir string) Args {
 	a := smallArgs(t, dir)
 	a.ConfigOverrides = "hidden_size=32,num_hidden_layers=1,num_attention_heads=2,intermediate_size=48,hidden_dropout_prob=0,attention_probs_dropout_prob=0"
-	a.MaxTrainSamples = 18
+	a.MaxTrainSamples = 13
 	a.MaxSteps = ddpSteps
 	a.SaveSteps = 0 // checkpoints at epoch ends: steps 3 and 6
 	a.LoggingSteps = 1
@@ -80,9 +81,11 @@ func TestDataParallel(t *testing.T) {
 	single.OutputDir = filepath.Join(dir, "single")
 	single.PerDeviceTrainBatchSize = 8
 	var refLoss []float64
-	tr := &Trainer{Args: single, Log: &bytes.Buffer{}, OnStep: func(_ int64, r StepResult) { refLoss = append(refLoss, r.Loss) }}
+	var refLog bytes.Buffer
+	tr := &Trainer{Args: single, Log: &refLog, OnStep: func(_ int64, r StepResult) { refLoss = append(refLoss, r.Loss) }}
 	ref, err := tr.Run(context.Background())
 	require.NoError(t, err)
+	require.Contains(t, refLog.String(), " 21 training windows,", "the subtests below assume 21 windows (see ddpArgs)")
 	require.Len(t, refLoss, ddpSteps)
 
 	// 2 ranks, batch 4 each.
