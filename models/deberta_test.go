@@ -199,7 +199,13 @@ func TestDebertaPaddingInvariance(t *testing.T) {
 // What `spanqa convert` relies on: a model saved with SaveWeights and its config loads back
 // through Load (strict keys) and computes the same logits.
 func TestDebertaSaveLoadRoundTrip(t *testing.T) {
-	m := newTestDeberta(t, debertaV2Config)
+	requireSaveLoadRoundTrip(t, newTestDeberta(t, debertaV2Config))
+}
+
+// requireSaveLoadRoundTrip saves m (config.json + model.safetensors), loads it back with
+// strict keys and requires the same logits on testBatch.
+func requireSaveLoadRoundTrip(t *testing.T, m QAModel) {
+	t.Helper()
 	dir := t.TempDir()
 	cfgJSON, err := m.Config().JSON()
 	require.NoError(t, err)

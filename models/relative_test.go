@@ -3,8 +3,6 @@ package models
 import (
 	"fmt"
 	"math"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -133,23 +131,7 @@ func TestRelativePositionsModel(t *testing.T) {
 					}
 				})
 
-				dir := t.TempDir()
-				cfgJSON, err := m.Config().JSON()
-				require.NoError(t, err)
-				require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), cfgJSON, 0o644))
-				require.NoError(t, SaveWeights(m, filepath.Join(dir, "model.safetensors")))
-				back, err := Load(dir, LoadOptions{})
-				require.NoError(t, err)
-				defer back.Params().Free()
-				torch.WithScope(func(s *torch.Scope) {
-					in := testBatch(s)
-					var a, b Output
-					torch.NoGrad(func() {
-						a = m.Forward(in, false)
-						b = back.Forward(in, false)
-					})
-					assert.Equal(t, a.StartLogits.Float32s(), b.StartLogits.Float32s())
-				})
+				requireSaveLoadRoundTrip(t, m)
 			})
 		}
 	}
