@@ -184,7 +184,7 @@ func initBertWeights(p *nn.Params, cfg *Config, paddingRows map[string]int64) {
 			default:
 				t.Normal_(0, cfg.InitializerRange)
 				if row, ok := paddingRows[name]; ok && row >= 0 {
-					t.Select(0, row).Zero_()
+					nn.ZeroRow(t, row)
 				}
 			}
 		}

@@ -51,9 +51,17 @@ func (e *Embedding) InitNormal(std float64) {
 	torch.NoGrad(func() {
 		e.Weight.Normal_(0, std)
 		if e.PaddingIdx >= 0 {
-			e.Weight.Select(0, e.PaddingIdx).Zero_()
+			ZeroRow(e.Weight, e.PaddingIdx)
 		}
 	})
+}
+
+// ZeroRow zeroes row i of a loose tensor such as a parameter. The row view would be loose too,
+// left for a GC cleanup; it is freed at once instead.
+func ZeroRow(t *torch.Tensor, i int64) {
+	row := t.Select(0, i)
+	defer row.Free()
+	row.Zero_()
 }
 
 // LayerNorm normalises the last dimension with learned scale and shift.
