@@ -41,7 +41,8 @@ const debertaUnbucketedConfig = `{
   "pos_att_type": ["c2p"], "position_biased_input": false
 }`
 
-func newTestDeberta(t *testing.T, config string) QAModel {
+// newTestModel builds any architecture from a config.json text with seeded random weights.
+func newTestModel(t *testing.T, config string) QAModel {
 	cfg, err := ParseConfig([]byte(config))
 	require.NoError(t, err)
 	torch.ManualSeed(7)
@@ -78,7 +79,7 @@ func TestDebertaLogBucketPositions(t *testing.T) {
 }
 
 func TestDebertaV2ParameterNames(t *testing.T) {
-	m := newTestDeberta(t, debertaV2Config)
+	m := newTestModel(t, debertaV2Config)
 	want := []string{
 		"deberta.embeddings.word_embeddings.weight",
 		"deberta.embeddings.position_embeddings.weight",
@@ -141,7 +142,7 @@ func testBatch(s *torch.Scope) Inputs {
 func TestDebertaConfigsTrainStep(t *testing.T) {
 	for name, config := range map[string]string{"v2-conv": debertaV2Config, "unbucketed-c2p": debertaUnbucketedConfig} {
 		t.Run(name, func(t *testing.T) {
-			m := newTestDeberta(t, config)
+			m := newTestModel(t, config)
 			torch.WithScope(func(s *torch.Scope) {
 				in := testBatch(s)
 				// Sample 1 is out of the window at the end: clamped to 12 and ignored.
@@ -172,7 +173,7 @@ func TestDebertaConfigsTrainStep(t *testing.T) {
 func TestDebertaPaddingInvariance(t *testing.T) {
 	for name, config := range map[string]string{"v2-conv": debertaV2Config, "unbucketed-c2p": debertaUnbucketedConfig} {
 		t.Run(name, func(t *testing.T) {
-			m := newTestDeberta(t, config)
+			m := newTestModel(t, config)
 			torch.WithScope(func(s *torch.Scope) {
 				in := testBatch(s)
 				var padded, alone Output
@@ -199,7 +200,7 @@ func TestDebertaPaddingInvariance(t *testing.T) {
 // What `spanqa convert` relies on: a model saved with SaveWeights and its config loads back
 // through Load (strict keys) and computes the same logits.
 func TestDebertaSaveLoadRoundTrip(t *testing.T) {
-	requireSaveLoadRoundTrip(t, newTestDeberta(t, debertaV2Config))
+	requireSaveLoadRoundTrip(t, newTestModel(t, debertaV2Config))
 }
 
 // requireSaveLoadRoundTrip saves m (config.json + model.safetensors), loads it back with

@@ -29,7 +29,7 @@ func distanceConfig(modelType, kind string) string {
 func TestRelativeScoresMatchDirectSum(t *testing.T) {
 	for _, kind := range []string{"relative_key", "relative_key_query"} {
 		t.Run(kind, func(t *testing.T) {
-			m := newTestDeberta(t, distanceConfig("bert", kind)).(*Bert)
+			m := newTestModel(t, distanceConfig("bert", kind)).(*Bert)
 			a := m.encoder.layers[1].attention
 			torch.WithScope(func(s *torch.Scope) {
 				const b, h, n, d = 2, 4, 9, 8
@@ -64,7 +64,7 @@ func TestRelativeScoresMatchDirectSum(t *testing.T) {
 // HF registers distance_embedding after value in each layer (so random initialisation draws in
 // HF's order), and the absolute position table stays in the checkpoint although unused.
 func TestRelativeParameterNames(t *testing.T) {
-	m := newTestDeberta(t, distanceConfig("bert", "relative_key_query"))
+	m := newTestModel(t, distanceConfig("bert", "relative_key_query"))
 	p := m.Params()
 	names := p.Names()
 	at := func(name string) int {
@@ -93,7 +93,7 @@ func TestRelativePositionsModel(t *testing.T) {
 	for _, typ := range []string{"bert", "roberta"} {
 		for _, kind := range []string{"relative_key", "relative_key_query"} {
 			t.Run(typ+"/"+kind, func(t *testing.T) {
-				m := newTestDeberta(t, distanceConfig(typ, kind))
+				m := newTestModel(t, distanceConfig(typ, kind))
 				torch.WithScope(func(s *torch.Scope) {
 					in := testBatch(s)
 					var before, after Output
