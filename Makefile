@@ -5,42 +5,46 @@
 #   make build        build/libspanqa_cbridge.so and bin/spanqa
 #   make doctor       what libtorch, BLAS, threads and devices spanqa sees
 #   make bench        speed benchmarks (bench.json)
-# LIBTORCH=/path/to/libtorch builds against another libtorch (e.g. CUDA 2.x).
+# Which libtorch (see the README, "Getting libtorch"):
+#   LIBTORCH=         (default) the torch wheel pinned in third_party/libtorch-requirements.txt,
+#                     installed into .venv by make deps; CUDA and NCCL built in
+#   LIBTORCH=debian   Debian's libtorch-dev 1.13 (CPU)
+#   LIBTORCH=/path    a pytorch.org libtorch archive or a pip torch folder (site-packages/torch)
+#   CUDA=AUTO|ON|OFF  build the CUDA shims when the libtorch has CUDA (AUTO), require them, or not
 
 SHELL := /bin/bash
 GO ?= go
 LIBTORCH ?=
+CUDA ?= AUTO
+VENV ?= .venv
 MODEL ?=
 WEIGHTS ?=
 DATA ?=
 OUTPUT ?= runs/$(if $(MODEL),$(MODEL),default)
 GOTESTFLAGS ?= -timeout 40m
 CBRIDGE := build/libspanqa_cbridge.so
-export LIBTORCH
+export VENV
 
 .PHONY: all deps build cbridge test train doctor bench clean fmt vet
 
 all: build
 
 deps:
-	@bash third_party/install-deps.sh
+	@bash third_party/install-deps.sh "$(LIBTORCH)"
 
-build/Makefile: CMakeLists.txt
-	@cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# configure.sh reconfigures build/ from scratch whenever LIBTORCH or CUDA changed; cmake --build
+# then recompiles only what changed.
+cbridge:
+	@bash third_party/configure.sh "$(LIBTORCH)" "$(VENV)" "$(CUDA)"
+	@set -o pipefail; cmake --build build -j2 2>&1 | { grep -v -E '^\[|Consolidate compiler|Scanning|directory' || true; }
 
-$(CBRIDGE): build/Makefile $(wildcard cbridge/*.cpp cbridge/*.h cbridge/*.hpp)
-	@echo "cbridge: compiling (cbridge.cpp ~20 s, distributed.cpp)"
-	@cmake --build build -j2
-
-cbridge: $(CBRIDGE)
-
-build: deps $(CBRIDGE)
+build: deps cbridge
 	@mkdir -p bin
 	$(GO) build -o bin/spanqa ./cmd/spanqa
 
 test: build
 	$(GO) vet ./...
-	$(GO) test $(GOTESTFLAGS) ./...
+	$(GO) test -count=1 $(GOTESTFLAGS) ./...
 
 train: build
 	./bin/spanqa train --use-recipe --recipe "$(MODEL)" --weights "$(WEIGHTS)" --data "$(DATA)" --output-dir "$(OUTPUT)"

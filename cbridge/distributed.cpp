@@ -37,6 +37,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -187,7 +188,8 @@ struct Bucket {
 struct ReducerState {
   spq_pg pg = nullptr;
   std::vector<at::Tensor> params;
-  std::vector<std::shared_ptr<torch::autograd::Node>> accumulators;  // kept alive: they carry our hooks
+  // Kept alive: they carry our hooks. (A shared_ptr up to libtorch 2.x's switch to intrusive_ptr.)
+  std::vector<decltype(torch::autograd::impl::grad_accumulator(std::declval<const at::Tensor&>()))> accumulators;
   std::vector<size_t> bucket_of;
   std::vector<Bucket> buckets;
   size_t next = 0;  // the next bucket to launch: strictly in index order, identical on every rank
