@@ -79,10 +79,11 @@ func TestLongformerGlobalMask(t *testing.T) {
 			require.NoError(t, err)
 			return out
 		}
-		// Passing HF's own mask explicitly reproduces the golden logits exactly.
+		// Passing HF's own mask explicitly reproduces the golden logits (to the parity tolerance of
+		// TestForwardParity: the goldens come from another libtorch, whose kernels round differently).
 		explicit := run(lg.Longformer.GlobalAttentionMask)
-		assert.Zero(t, maxAbsDiff(t, explicit.StartLogits, g.Eval.StartLogits))
-		assert.Zero(t, maxAbsDiff(t, explicit.EndLogits, g.Eval.EndLogits))
+		assert.LessOrEqual(t, maxAbsDiff(t, explicit.StartLogits, g.Eval.StartLogits), 1e-5)
+		assert.LessOrEqual(t, maxAbsDiff(t, explicit.EndLogits, g.Eval.EndLogits), 1e-5)
 
 		// Another mask (only <s> global; then none at all) is used instead of the question rule.
 		onlyCLS := make([][]int64, len(g.Inputs["input_ids"]))
