@@ -1,7 +1,7 @@
 // cbridge: the C ABI over libtorch declared in cbridge.h.
 //
-// One translation unit on purpose: including ATen costs ~20 s of compile time per file, so all
-// shims live here. Each shim is a few lines inside SPQ_TRY/SPQ_CATCH, which turn every C++
+// The tensor shims live in this one translation unit on purpose: including ATen costs ~20 s of
+// compile time per file (the c10d shims are in distributed.cpp, whose headers cost as much again). Each shim is a few lines inside SPQ_TRY/SPQ_CATCH, which turn every C++
 // exception into a returned spq_error (nothing unwinds through the C ABI).
 #include "cbridge.h"
 #include "internal.hpp"
@@ -26,6 +26,7 @@
 
 #if __has_include(<ATen/cuda/CUDAContext.h>) && defined(SPANQA_WITH_CUDA)
 #include <ATen/cuda/CUDAContext.h>
+#include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/cuda/CUDAFunctions.h>
 #include <c10/cuda/CUDAGuard.h>
 #define SPQ_HAVE_CUDA 1
@@ -197,7 +198,32 @@ int spq_cuda_device_count(void) {
 #endif
 }
 
-void spq_cuda_manual_seed_all(uint64_t seed) { (void)seed; /* at::manual_seed seeds CUDA generators too */ }
+int spq_cuda_built(void) {
+#ifdef SPQ_HAVE_CUDA
+  return 1;
+#else
+  return 0;
+#endif
+}
+
+spq_error* spq_cuda_info(char** out) {
+  SPQ_TRY std::string s;
+#ifdef SPQ_HAVE_CUDA
+  s += "cuda=" + std::to_string(CUDA_VERSION / 1000) + "." + std::to_string(CUDA_VERSION % 1000 / 10) + "\n";
+  // Asking the hooks for cuDNN or a device needs a driver; without one only the versions the
+  // build carries are reported.
+  if (at::cuda::is_available()) {
+    s += "cudnn=" + std::to_string(at::detail::getCUDAHooks().versionCuDNN()) + "\n";
+    for (int i = 0; i < static_cast<int>(c10::cuda::device_count()); i++) {
+      const auto* p = at::cuda::getDeviceProperties(static_cast<c10::DeviceIndex>(i));
+      s += "device" + std::to_string(i) + "=" + p->name + "|" + std::to_string(p->totalGlobalMem >> 20) + "|" +
+           std::to_string(p->major) + "." + std::to_string(p->minor) + "|" + (p->major >= 8 ? "yes" : "no") + "\n";
+    }
+  }
+#endif
+  *out = strdup(s.c_str());
+  SPQ_CATCH
+}
 
 spq_error* spq_cuda_synchronize(int device) {
   SPQ_TRY

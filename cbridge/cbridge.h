@@ -45,9 +45,12 @@ void spq_free_string(char* s);
 void spq_set_num_threads(int n);
 int spq_get_num_threads(void);
 void spq_manual_seed(uint64_t seed);
+int spq_cuda_built(void); /* 1 when cbridge was compiled with the CUDA shims (SPANQA_WITH_CUDA) */
 int spq_cuda_is_available(void);
 int spq_cuda_device_count(void);
-void spq_cuda_manual_seed_all(uint64_t seed);
+/* One line per fact, "key=value": cuda (runtime version the build has), cudnn, then per device
+   device<i>=name|total MiB|compute capability|bf16 yes/no. malloc'd; empty on CPU-only builds. */
+spq_error* spq_cuda_info(char** out);
 spq_error* spq_cuda_synchronize(int device);
 /* grad mode is thread-local in libtorch: the Go side pins the OS thread while it changes it */
 int spq_grad_enabled(void);

@@ -267,6 +267,15 @@ int spq_dist_has_backend(int backend) {
   }
 }
 
+int spq_dist_nccl_version(void) {
+#if defined(SPQ_HAVE_NCCL) && defined(NCCL_MAJOR)
+  // The headers' version: the wheel's libnccl is the one they came with.
+  return NCCL_MAJOR * 10000 + NCCL_MINOR * 100 + NCCL_PATCH;
+#else
+  return 0;
+#endif
+}
+
 spq_error* spq_dist_init(const char* addr, int port, int rank, int world, int backend, int64_t timeout_ms,
                          int client_only, const char* prefix, int device_index, const char* iface, spq_pg* out) {
   DIST_TRY

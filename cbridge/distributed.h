@@ -30,6 +30,8 @@ enum spq_backend { SPQ_BACKEND_GLOO = 1, SPQ_BACKEND_NCCL = 2 };
 
 /* 1 when this build of cbridge can create the backend */
 int spq_dist_has_backend(int backend);
+/* NCCL's version as major*10000+minor*100+patch (ncclGetVersion's code), 0 without NCCL */
+int spq_dist_nccl_version(void);
 
 /* Rendezvous and process-group creation.
  *   addr, port     the TCPStore (MASTER_ADDR, MASTER_PORT); rank 0 hosts it unless client_only

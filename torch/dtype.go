@@ -76,8 +76,17 @@ func (d Device) String() string {
 	return "cpu"
 }
 
-// ParseDevice reads "cpu", "cuda" or "cuda:N".
+// ParseDevice reads "cpu", "cuda" or "cuda:N" and checks (CheckDevice) that the device can be
+// used here, so that --device cuda on a machine without one fails at once and clearly.
 func ParseDevice(s string) (Device, error) {
+	dev, err := parseDevice(s)
+	if err != nil {
+		return CPU, err
+	}
+	return dev, CheckDevice(dev)
+}
+
+func parseDevice(s string) (Device, error) {
 	switch {
 	case s == "" || s == "cpu":
 		return CPU, nil
@@ -85,7 +94,7 @@ func ParseDevice(s string) (Device, error) {
 		return CUDA(0), nil
 	}
 	var n int
-	if _, err := fmt.Sscanf(s, "cuda:%d", &n); err == nil && n >= 0 {
+	if _, err := fmt.Sscanf(s, "cuda:%d", &n); err == nil && n >= 0 && s == fmt.Sprintf("cuda:%d", n) {
 		return CUDA(n), nil
 	}
 	return CPU, fmt.Errorf("torch: unknown device %q (want cpu, cuda or cuda:N)", s)

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"flag"
+	"github.com/spanqa/spanqa/torch"
 	"io"
 	"os"
 
@@ -49,7 +50,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			return err
 		}
 	} else {
-		dev, err := parseDevice(*device)
+		dev, err := torch.ParseDevice(*device)
 		if err != nil {
 			return err
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/spanqa/spanqa/torch"
+	"github.com/spanqa/spanqa/torch/dist"
 )
 
 func init() {
@@ -20,5 +21,6 @@ func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	fmt.Fprint(stdout, torch.Inspect())
+	fmt.Fprintf(stdout, "c10d:      %s\n", dist.Describe())
 	return torch.CheckVersion()
 }

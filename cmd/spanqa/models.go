@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/spanqa/spanqa/torch"
 	"io"
 	"log"
 	"os"
@@ -48,7 +49,7 @@ func runLogits(_ context.Context, args []string, stdout, stderr io.Writer) error
 	if *dir == "" {
 		return errors.New("--model is required")
 	}
-	dev, err := parseDevice(*device)
+	dev, err := torch.ParseDevice(*device)
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,22 @@ func (b Backend) code() C.int {
 	return 0
 }
 
+// Describe names the process-group backends this build can create, with NCCL's version.
+func Describe() string {
+	var have []string
+	if Gloo.Available() {
+		have = append(have, "gloo")
+	}
+	if NCCL.Available() {
+		v := int(C.spq_dist_nccl_version())
+		have = append(have, fmt.Sprintf("nccl %d.%d.%d", v/10000, v%10000/100, v%100))
+	}
+	if len(have) == 0 {
+		return "no backend (this libtorch has no Gloo headers: apt-get install libgloo-dev)"
+	}
+	return strings.Join(have, ", ")
+}
+
 // Available reports whether this build of cbridge can create the backend.
 func (b Backend) Available() bool { return b.code() != 0 && C.spq_dist_has_backend(b.code()) != 0 }
 
