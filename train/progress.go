@@ -11,7 +11,9 @@ import (
 )
 
 // progress shows a bar (steps, loss, lr, it/s, ETA) on a terminal and a plain line every
-// 5% of the run otherwise.
+// 5% of the run otherwise. Its loss is, like the loss of train_log.jsonl and HF's logs, the
+// mean over the steps since the previous line (one step's loss is too noisy to read a trend
+// from); grad_norm and lr are the last step's.
 type progress struct {
 	w        io.Writer
 	bar      *progressbar.ProgressBar
@@ -19,6 +21,8 @@ type progress struct {
 	done     int64
 	start    time.Time
 	nextLine int64
+	lossSum  float64
+	lossN    int64
 }
 
 func isTerminal(w io.Writer) bool {
@@ -44,9 +48,16 @@ func newProgress(w io.Writer, total, done int64) *progress {
 
 func (p *progress) step(r StepResult) {
 	p.done++
+	p.lossSum += r.Loss
+	p.lossN++
+	mean := p.lossSum / float64(p.lossN)
 	if p.bar != nil {
-		p.bar.Describe(fmt.Sprintf("loss %.4f lr %.2e", r.Loss, r.LR))
+		p.bar.Describe(fmt.Sprintf("loss %.4f lr %.2e", mean, r.LR))
 		p.bar.Add64(1)
+		if p.done >= p.nextLine {
+			p.lossSum, p.lossN = 0, 0
+			p.nextLine = p.done + max(p.total/20, 1)
+		}
 		return
 	}
 	if p.done >= p.nextLine || p.done == p.total {
@@ -54,8 +65,9 @@ func (p *progress) step(r StepResult) {
 		rate := float64(p.done) / el.Seconds()
 		eta := time.Duration(float64(p.total-p.done) / rate * float64(time.Second))
 		fmt.Fprintf(p.w, "train: step %d/%d loss %.4f lr %.3g grad_norm %.3g (%.2f it/s, ETA %s)\n",
-			p.done, p.total, r.Loss, r.LR, r.GradNorm, rate, eta.Round(time.Second))
+			p.done, p.total, mean, r.LR, r.GradNorm, rate, eta.Round(time.Second))
 		p.nextLine = p.done + max(p.total/20, 1)
+		p.lossSum, p.lossN = 0, 0
 	}
 }
 

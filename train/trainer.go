@@ -290,6 +290,10 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 	dev := t.model.Params().Device()
 	var lossSum float64
 	var lossN int64
+	// HF's Trainer logs under "loss" the mean over the steps since the previous log entry (not
+	// the last step's loss, which is far noisier), so that curves compare with HF's.
+	var logSum float64
+	var logN int64
 	epoch, from := t.state.DataPosition.Epoch, t.state.DataPosition.Batch+1
 	if t.state.EpochDone {
 		epoch, from = epoch+1, 0
@@ -332,12 +336,17 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 			micro = micro[:0]
 			lossSum += sr.Loss
 			lossN++
+			logSum += sr.Loss
+			logN++
 			prog.step(sr)
 			if t.OnStep != nil {
 				t.OnStep(t.state.GlobalStep, sr)
 			}
 			if a.LoggingSteps > 0 && t.state.GlobalStep%a.LoggingSteps == 0 {
-				t.record(map[string]any{"loss": round4(sr.Loss), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
+				// grad_norm and learning_rate are the logged step's own, the rate being the one
+				// its update used: transformers 5 reads it before the scheduler steps.
+				t.record(map[string]any{"loss": logSum / float64(logN), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
+				logSum, logN = 0, 0
 			}
 			if a.EvalSteps > 0 && t.state.GlobalStep%a.EvalSteps == 0 && t.evalEx != nil {
 				if err := t.evaluate(ctx, res); err != nil {
@@ -389,12 +398,10 @@ func (t *Trainer) interrupt(res *Result, start time.Time) (*Result, error) {
 	return res, t.checkpoint()
 }
 
-func round4(v float64) float64 { return math.Round(v*1e4) / 1e4 }
-
 // record appends a log-history entry (HF's log_history) and a line of train_log.jsonl.
 func (t *Trainer) record(entry map[string]any) {
 	entry["step"] = t.state.GlobalStep
-	entry["epoch"] = math.Round(t.state.Epoch*100) / 100
+	entry["epoch"] = t.state.Epoch // unrounded, as HF's log_history
 	t.state.LogHistory = append(t.state.LogHistory, entry)
 	if t.logFile != nil {
 		if data, err := jsonLine(entry); err == nil {
@@ -465,7 +472,8 @@ func (t *Trainer) finish(res *Result) error {
 		}
 	}
 	t.record(map[string]any{"train_loss": res.TrainLoss, "train_runtime": res.Runtime.Seconds(),
-		"train_samples_per_second": float64(res.Sequences) / res.Runtime.Seconds()})
+		"train_samples_per_second": float64(res.Sequences) / res.Runtime.Seconds(),
+		"train_steps_per_second":   float64(res.GlobalStep) / res.Runtime.Seconds()})
 	if err := writeJSON(filepath.Join(a.OutputDir, "trainer_state.json"), t.state); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
