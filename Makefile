@@ -25,7 +25,7 @@ GOTESTFLAGS ?= -timeout 40m
 CBRIDGE := build/libspanqa_cbridge.so
 export VENV
 
-.PHONY: all deps build cbridge test train doctor bench clean fmt vet
+.PHONY: all deps build cbridge test train doctor bench compile-check clean fmt vet
 
 all: build
 
@@ -55,8 +55,12 @@ doctor: build
 bench: build
 	./bin/spanqa bench --output bench.json
 
+# Compiles and links cbridge against the oldest supported libtorch 2.x (in build-oldest/).
+compile-check:
+	@bash third_party/compile-check.sh
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf build bin
+	rm -rf build bin build-oldest
