@@ -64,3 +64,9 @@ fmt:
 
 clean:
 	rm -rf build bin build-oldest
+
+# The live parity suite against today's Hugging Face (tests/parity/run.sh): installs the pinned
+# transformers into $(VENV) once, and skips loudly where it cannot.
+.PHONY: parity
+parity: build
+	@bash tests/parity/run.sh

@@ -52,6 +52,11 @@ type Config struct {
 	// Longformer: one window per layer (an int in config.json is expanded).
 	AttentionWindow []int64 `json:"-"`
 
+	// TransformersVersion is the transformers release that wrote config.json. Where
+	// transformers 5 computes differently from 4.x, spanqa follows the release that wrote the
+	// checkpoint, and 5.x when none is recorded (see Before5).
+	TransformersVersion string `json:"transformers_version"`
+
 	// Raw keeps every key of config.json so Save writes back what it read.
 	Raw map[string]any `json:"-"`
 }
@@ -183,6 +188,13 @@ func (c *Config) validate() error {
 // (HF's relative_key / relative_key_query) instead of absolute position embeddings.
 func (c *Config) relativePositions() bool {
 	return c.PositionEmbeddingType == "relative_key" || c.PositionEmbeddingType == "relative_key_query"
+}
+
+// Before5 reports whether config.json was written by transformers 4.x or earlier.
+func (c *Config) Before5() bool {
+	major, _, _ := strings.Cut(c.TransformersVersion, ".")
+	n, err := strconv.Atoi(major)
+	return err == nil && n < 5
 }
 
 // HeadDim is the size of one attention head.

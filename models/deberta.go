@@ -295,6 +295,10 @@ type disentangledAttention struct {
 	span        int64
 	dropout     nn.Dropout
 	posDropout  nn.Dropout
+	// zeroMaskedRows is transformers 4.x's XSoftmax, which zeroes the attention of padded
+	// queries; 5.x softmaxes their fully masked rows to uniform weights, which changes the
+	// logits at padded positions and so the loss. Checkpoints written by 4.x keep 4.x's rule.
+	zeroMaskedRows bool
 }
 
 func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *disentangledAttention {
@@ -310,6 +314,8 @@ func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *di
 		sharedKeys:  cfg.ShareAttKey,
 		dropout:     nn.Dropout{P: cfg.AttentionProbsDropoutProb},
 		posDropout:  nn.Dropout{P: cfg.HiddenDropoutProb},
+
+		zeroMaskedRows: cfg.Before5(),
 	}
 	for _, t := range cfg.PosAttType {
 		switch t {
@@ -357,7 +363,7 @@ func (a *disentangledAttention) forward(x, rmask *torch.Tensor, rel *relativeInp
 			scores = scores.Add(bias)
 		}
 	}
-	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask)
+	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask, a.zeroMaskedRows)
 	probs = a.dropout.Forward(probs, train)
 	ctx := probs.View(b*a.heads, l, l).Bmm(v)
 	return ctx.View(b, a.heads, l, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(b, l, h)
@@ -432,14 +438,20 @@ func (a *disentangledAttention) relativeScores(q, k *torch.Tensor, rel *relative
 	}
 }
 
-// maskedSoftmax is HF's XSoftmax as plain differentiable ops: masked scores are set to the
-// dtype's minimum before the softmax and the probabilities zeroed after, so fully masked rows
-// (padded queries) come out as zeros rather than uniform or NaN. Its gradient is bitwise
-// XSoftmax's hand-written one (_softmax_backward_data on the masked output): in a row with any
-// unmasked score the masked probabilities are exactly 0 either way and so add exact zeros to
-// the row sum, and masked positions and fully masked rows get zero gradient in both.
-func maskedSoftmax(scores, rmask *torch.Tensor) *torch.Tensor {
-	return scores.MaskedFill(rmask, minValue(scores.DType())).Softmax(-1).MaskedFill(rmask, 0)
+// maskedSoftmax sets masked scores to the dtype's minimum before the softmax, as transformers
+// 5 does: a fully masked row (a padded query) then gets uniform weights. With zeroRows it is
+// transformers 4.x's XSoftmax as plain differentiable ops instead: masked probabilities are
+// zeroed after the softmax, so fully masked rows come out as zeros rather than uniform. Its
+// gradient is bitwise XSoftmax's hand-written one (_softmax_backward_data on the masked output):
+// in a row with any unmasked score the masked probabilities are exactly 0 either way and so add
+// exact zeros to the row sum, and masked positions and fully masked rows get zero gradient in
+// both.
+func maskedSoftmax(scores, rmask *torch.Tensor, zeroRows bool) *torch.Tensor {
+	probs := scores.MaskedFill(rmask, minValue(scores.DType())).Softmax(-1)
+	if zeroRows {
+		probs = probs.MaskedFill(rmask, 0)
+	}
+	return probs
 }
 
 // debertaConv is ConvLayer (v2 checkpoints, conv_kernel_size > 0): a 1-D convolution over the

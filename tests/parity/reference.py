@@ -1,0 +1,367 @@
+"""Live Hugging Face reference for spanqa's parity suite (tests/parity, `make parity`).
+
+Subcommands:
+  models OUT --seeds N     for each architecture and seed: a random small configuration, a model
+                           built by transformers and saved by it (safetensors, .bin or sharded), and
+                           what transformers computes on random padded batches (eval logits, train
+                           loss, every gradient, float64 gradient norms, a 6-step Trainer AdamW run)
+  logits DIR...            loads each DIR (a model spanqa saved) with from_pretrained and writes
+                           DIR/hf_logits.safetensors for the inputs in DIR/inputs.safetensors
+
+Only the test reads what this writes; nothing here is on the product's path.
+"""
+
+import argparse
+import copy
+import json
+import os
+import random
+import sys
+import tempfile
+import warnings
+
+import torch
+
+warnings.filterwarnings("ignore")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import transformers  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+from transformers import AutoConfig, AutoModelForQuestionAnswering, Trainer, TrainingArguments  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+try:
+    transformers.utils.logging.disable_progress_bar()
+except AttributeError:
+    pass
+
+ARCHS = ["bert", "roberta", "deberta-v2", "longformer"]
+# spanqa implements these hidden_act values (models/model.go activation).
+ACTS = ["gelu", "relu", "gelu_new", "gelu_pytorch_tanh", "tanh"]
+
+
+def heads_and_hidden(rng):
+    while True:
+        heads = rng.choice([1, 2, 4, 8])
+        hidden = heads * rng.choice([4, 8, 16])
+        if 16 <= hidden <= 64:
+            return heads, hidden
+
+
+def draw_config(arch, rng, max_len):
+    """A random small configuration in the space HF's config files allow for arch."""
+    heads, hidden = heads_and_hidden(rng)
+    c = dict(
+        model_type=arch,
+        vocab_size=rng.randint(100, 300),
+        hidden_size=hidden,
+        num_hidden_layers=rng.randint(1, 3),
+        num_attention_heads=heads,
+        intermediate_size=rng.choice([16, 24, 32, 48, 64, 96, 128]),
+        hidden_act=rng.choice(ACTS),
+        # Dropout 0: the comparisons are deterministic.
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+        initializer_range=rng.choice([0.02, 0.05, 0.1]),
+        layer_norm_eps=rng.choice([1e-12, 1e-7, 1e-5]),
+    )
+    if arch == "bert":
+        c.update(max_position_embeddings=rng.randint(max_len, 2 * max_len), type_vocab_size=rng.randint(1, 3), pad_token_id=0)
+    elif arch == "roberta":
+        c.update(
+            max_position_embeddings=max_len + 2 + rng.randint(0, 20),
+            type_vocab_size=rng.choice([1, 2]),
+            pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        )
+    elif arch == "deberta-v2":
+        c.update(max_position_embeddings=rng.choice([max_len, 2 * max_len, 128, 512]), pad_token_id=0)
+        c["type_vocab_size"] = rng.choice([0, 0, 2])
+        c["relative_attention"] = rng.random() < 0.85
+        c["position_biased_input"] = rng.random() < 0.3 or not c["relative_attention"]
+        c["pos_att_type"] = rng.choice([["p2c", "c2p"], "p2c|c2p", ["c2p"], ["p2c"], "c2p", "P2C|C2P", None])
+        c["position_buckets"] = rng.choice([-1, 4, 8, 16, 32])
+        c["max_relative_positions"] = rng.choice([-1, -1, 8, 16, 64, 128])
+        c["share_att_key"] = rng.random() < 0.6
+        c["norm_rel_ebd"] = rng.choice(["none", "layer_norm", "layer_norm|none"])
+        if rng.random() < 0.35:
+            c["conv_kernel_size"] = rng.choice([1, 3, 5])
+            c["conv_act"] = rng.choice(["tanh", "gelu", "relu"])
+            c["conv_groups"] = rng.choice([g for g in (1, 2, 4) if hidden % g == 0])
+        if rng.random() < 0.2:
+            c["embedding_size"] = rng.choice([16, 24, 32])
+    elif arch == "longformer":
+        top = rng.choice([4, 8, 12, 16])
+        sizes = [w for w in (4, 6, 8, 12, 16) if w <= top and top % w == 0]
+        windows = [rng.choice(sizes) for _ in range(c["num_hidden_layers"])]
+        windows[rng.randrange(len(windows))] = top
+        c.update(
+            max_position_embeddings=max_len + top + 2 + rng.randint(0, 10),
+            type_vocab_size=1, pad_token_id=1, bos_token_id=0, eos_token_id=2, sep_token_id=2,
+            # An int is expanded to a per-layer list by HF; both forms are exercised.
+            attention_window=windows if (rng.random() < 0.7 or len(set(windows)) > 1) else top,
+        )
+    return c
+
+
+SPECIALS = {  # cls/bos, sep/eos, pad
+    "bert": (1, 2, 0), "deberta-v2": (1, 2, 0), "roberta": (0, 2, 1), "longformer": (0, 2, 1),
+}
+
+
+def draw_batch(arch, cfg, rng, batch, width, explicit_global, padded=True):
+    """A right-padded batch of QA pairs with mixed lengths; the longest row is exactly width."""
+    cls, sep, pad = SPECIALS[arch]
+    lengths = [width] + [rng.randint(6, width) for _ in range(batch - 1)]
+    if not padded:
+        lengths = [width] * batch
+    elif all(n == width for n in lengths):
+        lengths[-1] = max(6, width - rng.randint(1, 4))
+    rng.shuffle(lengths)
+    ids, mask, types, glob, starts, ends = [], [], [], [], [], []
+    pair_sep = [sep, sep] if arch in ("roberta", "longformer") else [sep]
+    for n in lengths:
+        q = rng.randint(1, max(1, n - len(pair_sep) - 3))
+        c = n - q - len(pair_sep) - 2
+        if c < 1:
+            q, c = q + c - 1, 1
+        tok = lambda k: [rng.randrange(3, cfg["vocab_size"]) for _ in range(k)]  # noqa: E731
+        row = [cls] + tok(q) + pair_sep + tok(c) + [sep]
+        assert len(row) == n, (len(row), n)
+        seg = [0] * (q + 1 + len(pair_sep)) + [1] * (c + 1)
+        ids.append(row + [pad] * (width - n))
+        mask.append([1] * n + [0] * (width - n))
+        types.append(seg + [0] * (width - n))
+        g = [0] * width
+        if explicit_global:
+            # Random global tokens, a row without any, or a batch without any.
+            if rng.random() < 0.75:
+                for i in rng.sample(range(n), rng.randint(1, min(4, n))):
+                    g[i] = 1
+        glob.append(g)
+        ctx_start = q + 1 + len(pair_sep)
+        r = rng.random()
+        if r < 0.15:
+            s = e = 0  # the no-answer convention
+        elif r < 0.25:
+            s, e = rng.randrange(ctx_start, n), 200  # clamped to width and ignored
+        else:
+            s = rng.randrange(ctx_start, n)
+            e = rng.randrange(s, n)
+        starts.append(s)
+        ends.append(e)
+    if all(e >= width for e in ends):
+        ends[0] = starts[0]  # a batch whose every target is ignored has a NaN loss
+    t = lambda v: torch.tensor(v, dtype=torch.long)  # noqa: E731
+    out = {"input_ids": t(ids), "attention_mask": t(mask)}
+    if arch == "bert" or (arch == "deberta-v2" and rng.random() < 0.7):
+        tv = max(1, cfg.get("type_vocab_size", 0))
+        out["token_type_ids"] = t(types).clamp(max=tv - 1) if tv > 0 else t(types)
+    if arch == "roberta" and cfg["type_vocab_size"] == 2 and rng.random() < 0.5:
+        out["token_type_ids"] = t(types)
+    if arch == "longformer" and explicit_global:
+        out["global_attention_mask"] = t(glob)
+    if arch == "deberta-v2" and cfg.get("type_vocab_size", 0) == 0 and "token_type_ids" in out:
+        pass  # ignored by the model: no token-type table
+    out["start_positions"] = t(starts)
+    out["end_positions"] = t(ends)
+    return out
+
+
+def model_inputs(b, with_positions):
+    keys = ["input_ids", "attention_mask", "token_type_ids", "global_attention_mask"]
+    if with_positions:
+        keys += ["start_positions", "end_positions"]
+    return {k: v for k, v in b.items() if k in keys}
+
+
+def save_model(model, out, fmt, rng):
+    if fmt == "safetensors":
+        model.save_pretrained(out)
+    elif fmt == "sharded":
+        model.save_pretrained(out, max_shard_size=rng.choice(["8KB", "20KB", "60KB"]))
+    elif fmt == "bin":
+        # transformers 5 writes only safetensors; pytorch_model.bin as earlier versions wrote it
+        # (torch.save of the state dict) is what older hub checkpoints carry.
+        model.save_pretrained(out)
+        os.remove(os.path.join(out, "model.safetensors"))
+        torch.save({k: v.contiguous() for k, v in model.state_dict().items()}, os.path.join(out, "pytorch_model.bin"))
+    else:
+        raise ValueError(fmt)
+
+
+def case(arch, seed, root, skip_step=None):
+    """One random configuration. skip_step (Longformer) makes that trajectory step's batch have no
+    global token at all, so HF has no gradient for the global projections in that step."""
+    rng = random.Random(f"{arch}/{seed}" + ("/skip" if skip_step is not None else ""))
+    max_len = 40 if arch != "longformer" else 50
+    cfg_dict = draw_config(arch, rng, max_len)
+    fmt = rng.choice(["safetensors"] * 6 + ["bin"] * 2 + ["sharded"] * 2)
+    attn = None
+    if arch in ("bert", "roberta") and seed % 4 == 3:
+        attn = "eager"  # HF's default is sdpa for these two; eager on every fourth seed
+    model_type = cfg_dict.pop("model_type")
+    config = AutoConfig.for_model(model_type, **cfg_dict)
+    torch.manual_seed(seed)
+    kwargs = {"attn_implementation": attn} if attn else {}
+    model = AutoModelForQuestionAnswering.from_config(config, **kwargs)
+    # HF's init leaves biases at 0 and LayerNorm weights at 1, which would hide a bias loaded into
+    # the wrong place: every parameter gets noise, as training would give it.
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    name = f"{arch}-{seed:03d}" + (f"-noglobal-step{skip_step + 1}" if skip_step is not None else "")
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    save_model(model, out, fmt, rng)
+    # Reload as a user would, so that the reference is what from_pretrained gives.
+    model = AutoModelForQuestionAnswering.from_pretrained(out, **kwargs)
+    explicit_global = arch == "longformer" and (rng.random() < 0.5 or skip_step is not None)
+    tensors = {}
+    meta = {
+        "arch": arch, "seed": seed, "format": fmt, "attn_implementation": model.config._attn_implementation,
+        "config": cfg_dict, "transformers": transformers.__version__, "torch": torch.__version__,
+        "explicit_global": explicit_global,
+    }
+
+    # Eval logits and train loss/gradients on one padded batch.
+    width = rng.randint(12, max_len)
+    b = draw_batch(arch, cfg_dict, rng, rng.randint(2, 4), width, explicit_global)
+    for k, v in b.items():
+        tensors["batch." + k] = v
+    model.eval()
+    with torch.no_grad():
+        o = model(**model_inputs(b, False))
+    tensors["eval.start_logits"] = o.start_logits.contiguous()
+    tensors["eval.end_logits"] = o.end_logits.contiguous()
+
+    model.train()
+    model.zero_grad()
+    o = model(**model_inputs(b, True))
+    o.loss.backward()
+    meta["loss"] = o.loss.item()
+    names = [n for n, _ in model.named_parameters()]
+    meta["params"] = names
+    missing = []
+    for n, p in model.named_parameters():
+        if p.grad is None:
+            missing.append(n)
+        else:
+            tensors["grad." + n] = p.grad.detach().clone().contiguous()
+    meta["no_grad"] = missing
+    # The same pass in float64: the test uses it to confirm that the parameters it names as having
+    # no true gradient really have none (their float32 gradients are rounding noise).
+    m64 = copy.deepcopy(model).double()
+    m64.zero_grad()
+    m64(**model_inputs(b, True)).loss.backward()
+    meta["grad64_batch"] = "batch"
+    if not all(torch.isfinite(p.grad).all() for p in m64.parameters() if p.grad is not None):
+        # Longformer's float64 backward gives NaN through padding (to the window, or of the global
+        # rows of samples with fewer global tokens than others); which parameters have no true
+        # gradient does not depend on the batch, so one row without padding answers.
+        top = max(cfg_dict["attention_window"]) if isinstance(cfg_dict["attention_window"], list) else cfg_dict["attention_window"]
+        full = draw_batch(arch, cfg_dict, rng, 1, top * max(2, width // top), False, padded=False)
+        m64.zero_grad()
+        m64(**model_inputs(full, True)).loss.backward()
+        meta["grad64_batch"] = "unpadded batch"
+    meta["grad64_norms"] = {n: (p.grad.norm().item() if p.grad is not None else 0.0) for n, p in m64.named_parameters()}
+    del m64
+    model.zero_grad()
+
+    # Six optimizer steps with what HF's Trainer builds: its decay groups, optimizer (adamw_torch_fused
+    # by default on torch >= 2.8), linear warmup schedule and gradient clipping.
+    lr = rng.choice([1e-3, 3e-3])
+    wd = rng.choice([0.0, 0.01, 0.1])
+    mgn = rng.choice([1.0, 0.5, 1e9])
+    with tempfile.TemporaryDirectory() as tmp:
+        args = TrainingArguments(
+            output_dir=tmp, learning_rate=lr, weight_decay=wd, warmup_steps=2, max_steps=6, max_grad_norm=mgn,
+            lr_scheduler_type="linear", report_to="none", use_cpu=True, save_strategy="no", logging_strategy="no",
+            disable_tqdm=True,
+        )
+        trainer = Trainer(model=model, args=args)
+        trainer.create_optimizer_and_scheduler(num_training_steps=6)
+        opt, sched = trainer.optimizer, trainer.lr_scheduler
+        by_id = {id(p): n for n, p in model.named_parameters()}
+        meta["optimizer"] = {
+            "class": type(opt).__name__, "optim": str(args.optim.value if hasattr(args.optim, "value") else args.optim),
+            "defaults": {k: (list(v) if isinstance(v, tuple) else v) for k, v in opt.defaults.items() if isinstance(v, (int, float, bool, tuple)) or v is None},
+            "groups": [{"weight_decay": g["weight_decay"], "params": [by_id[id(p)] for p in g["params"]]} for g in opt.param_groups],
+        }
+        meta["lr"], meta["weight_decay"], meta["max_grad_norm"] = lr, wd, mgn
+        meta["warmup_steps"], meta["steps_total"] = 2, 6
+        steps = []
+        model.train()
+        for k in range(6):
+            w = rng.randint(10, max_len)
+            tb = draw_batch(arch, cfg_dict, rng, rng.randint(2, 4), w, explicit_global)
+            if explicit_global:
+                g = tb["global_attention_mask"]
+                if k == skip_step:
+                    g.zero_()
+                elif g.sum() == 0:
+                    # torch's AdamW skips a parameter without a gradient, step count included;
+                    # that is what the skip cases test, so the others keep global tokens.
+                    g[0, 0] = 1
+            for key, v in tb.items():
+                tensors[f"traj.{k}.{key}"] = v
+            used_lr = sched.get_last_lr()[0]
+            loss = model(**model_inputs(tb, True)).loss
+            loss.backward()
+            gn = trainer._clip_grad_norm(model)
+            skipped = [n for n, p in model.named_parameters() if p.grad is None]
+            opt.step()
+            sched.step()
+            model.zero_grad()
+            steps.append({"lr": used_lr, "loss": loss.item(), "grad_norm": float(gn), "no_grad": skipped})
+        meta["steps"] = steps
+    for n, p in model.named_parameters():
+        tensors["final." + n] = p.detach().clone().contiguous()
+    save_file(tensors, os.path.join(out, "ref.safetensors"))
+    with open(os.path.join(out, "case.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    return name
+
+
+def cmd_models(a):
+    os.makedirs(a.out, exist_ok=True)
+    torch.set_num_threads(1)
+    names = []
+    for arch in a.arch or ARCHS:
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
+            names.append(case(arch, seed, a.out))
+    if "longformer" in (a.arch or ARCHS):
+        for seed in range(2):
+            names.append(case("longformer", 900 + seed, a.out, skip_step=2))
+    print(f"reference: {len(names)} model cases in {a.out} (transformers {transformers.__version__}, torch {torch.__version__})")
+
+
+def cmd_logits(a):
+    torch.set_num_threads(1)
+    for d in a.dirs:
+        inp = load_file(os.path.join(d, "inputs.safetensors"))
+        model = AutoModelForQuestionAnswering.from_pretrained(d).eval()
+        with torch.no_grad():
+            o = model(**inp)
+        save_file({"start_logits": o.start_logits.contiguous(), "end_logits": o.end_logits.contiguous()},
+                  os.path.join(d, "hf_logits.safetensors"))
+
+
+def main():
+    p = argparse.ArgumentParser()
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("models")
+    m.add_argument("out")
+    m.add_argument("--seeds", type=int, default=20)
+    m.add_argument("--first-seed", type=int, default=0)
+    m.add_argument("--arch", action="append")
+    m.set_defaults(fn=cmd_models)
+    lg = sub.add_parser("logits")
+    lg.add_argument("dirs", nargs="+")
+    lg.set_defaults(fn=cmd_logits)
+    a = p.parse_args()
+    a.fn(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

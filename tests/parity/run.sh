@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# The live Hugging Face parity suite (make parity):
+#   1. installs tests/parity/requirements.txt into the project venv beside its torch wheel (once:
+#      a stamp file records what was installed);
+#   2. runs reference.py, which builds random models with transformers and records what it
+#      computes, into a temporary folder;
+#   3. runs the Go tests of tests/parity against that folder.
+# Where Python, the venv or the pinned packages cannot be had, it says so loudly and exits 0:
+# the suite is skipped, not passed.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+venv=${VENV:-.venv}
+req=tests/parity/requirements.txt
+stamp="$venv/.spanqa-parity-requirements"
+seeds=${SPANQA_PARITY_SEEDS:-20}
+
+skip() {
+  echo "=================================================================="
+  echo "parity: SKIPPED: $1"
+  echo "=================================================================="
+  exit 0
+}
+
+[ -x "$venv/bin/python" ] || skip "no Python venv at $venv (make deps creates it with the torch wheel spanqa builds against)"
+"$venv/bin/python" -c 'import torch' 2>/dev/null || skip "$venv has no torch (run make deps)"
+if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$req"; }; then
+  echo "parity: installing $(grep -v '^#' "$req" | tr '\n' ' ')into $venv"
+  if ! "$venv/bin/python" -m pip install --quiet -r "$req" >"$venv/.pip-parity.log" 2>&1; then
+    tail -n 5 "$venv/.pip-parity.log" >&2
+    skip "pip could not install $req into $venv (is the package index reachable? log: $venv/.pip-parity.log)"
+  fi
+  cp "$req" "$stamp"
+fi
+"$venv/bin/python" -c 'import transformers, tokenizers, sentencepiece, safetensors' 2>/dev/null ||
+  skip "the pinned packages of $req do not import in $venv"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/spanqa-parity.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+start=$(date +%s)
+echo "parity: reference models ($seeds random configurations per architecture) with $("$venv/bin/python" -c 'import transformers, torch; print("transformers", transformers.__version__, "on torch", torch.__version__)')"
+"$venv/bin/python" tests/parity/reference.py models "$work/models" --seeds "$seeds"
+echo "parity: reference done in $(($(date +%s) - start)) s; running the Go side"
+set +e
+# -v for the per-architecture summaries (largest differences); the passing subtests are dropped.
+SPANQA_PARITY_DIR="$work" SPANQA_PARITY_PYTHON="$PWD/$venv/bin/python" \
+  ${GO:-go} test -count=1 -timeout 30m -v ./tests/parity/ 2>&1 |
+  grep -v -E '^(=== RUN|=== PAUSE|=== CONT|=== NAME)|^\s+--- PASS'
+status=${PIPESTATUS[0]}
+set -e
+echo "parity: finished in $(($(date +%s) - start)) s"
+exit "$status"
