@@ -735,6 +735,23 @@ spq_error* spq_dropout(spq_tensor a, double p, int train, spq_tensor* out) {
   SPQ_TRY *out = wrap(at::dropout(T(a), p, train != 0));
   SPQ_CATCH
 }
+spq_error* spq_attention(spq_tensor q, spq_tensor k, spq_tensor v, spq_tensor mask, double p, int train,
+                         spq_tensor* out) {
+  SPQ_TRY const at::Tensor& Q = T(q);
+  c10::optional<at::Tensor> m;
+  if (mask) m = T(mask);
+  double dropout = train ? p : 0.0;
+#if TORCH_VERSION_MAJOR >= 2
+  *out = wrap(at::scaled_dot_product_attention(Q, T(k), T(v), m, dropout));
+#else
+  at::Tensor scores = Q.matmul(T(k).transpose(-1, -2)).div(std::sqrt(static_cast<double>(Q.size(-1))));
+  if (m) scores = scores.add(*m);
+  at::Tensor probs = scores.softmax(-1);
+  if (dropout > 0) probs = at::dropout(probs, dropout, true);
+  *out = wrap(probs.matmul(T(v)));
+#endif
+  SPQ_CATCH
+}
 spq_error* spq_cross_entropy(spq_tensor logits, spq_tensor target, int64_t ignore_index, int reduction,
                              spq_tensor* out) {
   SPQ_TRY *out = wrap(at::cross_entropy_loss(T(logits), T(target), {}, reduction, ignore_index));

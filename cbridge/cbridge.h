@@ -186,6 +186,12 @@ spq_error* spq_layer_norm(spq_tensor x, int64_t nlast, spq_tensor w, spq_tensor 
 spq_error* spq_softmax(spq_tensor a, int64_t dim, spq_tensor* out);
 spq_error* spq_log_softmax(spq_tensor a, int64_t dim, spq_tensor* out);
 spq_error* spq_dropout(spq_tensor a, double p, int train, spq_tensor* out);
+/* softmax(q k^T / sqrt(head_dim) + mask) v, with dropout p on the probabilities when train:
+   q, k, v [B, heads, L, head_dim], mask additive and broadcastable to [B, heads, L, L]
+   (nullable). libtorch 2.x: one fused scaled_dot_product_attention (the kernel HF's default
+   "sdpa" attention calls); 1.13: the same sequence of operations spanqa used before. */
+spq_error* spq_attention(spq_tensor q, spq_tensor k, spq_tensor v, spq_tensor mask, double p, int train,
+                         spq_tensor* out);
 /* reduction: 0 none, 1 mean, 2 sum */
 spq_error* spq_cross_entropy(spq_tensor logits, spq_tensor target, int64_t ignore_index, int reduction, spq_tensor* out);
 spq_error* spq_conv1d(spq_tensor x, spq_tensor w, spq_tensor b, int64_t stride, int64_t padding, int64_t groups, spq_tensor* out);

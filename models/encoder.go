@@ -98,11 +98,12 @@ func (a *selfAttention) forward(x, mask *torch.Tensor, train bool) *torch.Tensor
 	q := splitHeads(a.query.Forward(x), a.heads)
 	k := splitHeads(a.key.Forward(x), a.heads)
 	v := splitHeads(a.value.Forward(x), a.heads)
-	headDim := float64(x.Size(-1) / a.heads)
-	scores := q.Matmul(k.Transpose(-1, -2))
-	if a.relative != "" {
-		scores = scores.Add(a.relativeScores(q, k))
+	if a.relative == "" {
+		// The fused kernel of libtorch 2.x, as HF's default "sdpa" attention.
+		return mergeHeads(torch.Attention(q, k, v, mask, a.dropout.P, train))
 	}
+	headDim := float64(x.Size(-1) / a.heads)
+	scores := q.Matmul(k.Transpose(-1, -2)).Add(a.relativeScores(q, k))
 	scores = scores.DivScalar(math.Sqrt(headDim)).Add(mask)
 	probs := a.dropout.Forward(scores.Softmax(-1), train)
 	return mergeHeads(probs.Matmul(v))

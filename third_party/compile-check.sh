@@ -19,7 +19,7 @@ if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$req"; }; then
 fi
 dir=$(cd "$(ls -d "$venv"/lib/python3*/site-packages/torch | head -n1)" && pwd)
 rm -rf build-oldest
-LIBTORCH="$dir" cmake -S . -B build-oldest -DCMAKE_BUILD_TYPE=Release -DSPANQA_CUDA=OFF >build-oldest.log 2>&1 || {
+cmake -S . -B build-oldest -DCMAKE_BUILD_TYPE=Release -DLIBTORCH="$dir" -DSPANQA_CUDA=OFF >build-oldest.log 2>&1 || {
   tail -n 30 build-oldest.log >&2
   exit 1
 }

@@ -39,7 +39,7 @@ fi
 rm -rf build
 mkdir -p build
 echo "build: configuring for ${dir:-the Debian libtorch} (CUDA $cuda)"
-LIBTORCH="$dir" cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DSPANQA_CUDA="$cuda" >build/configure.log 2>&1 || {
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DLIBTORCH="$dir" -DSPANQA_CUDA="$cuda" >build/configure.log 2>&1 || {
   grep -E -A3 "spanqa:|CMake Error" build/configure.log >&2 || tail -n 20 build/configure.log >&2
   rm -f build/CMakeCache.txt
   exit 1

@@ -58,6 +58,17 @@ func (t *Tensor) Dropout(p float64, train bool) *Tensor {
 	return wrap(out, scopeOf(t))
 }
 
+// Attention is softmax(q kᵀ / sqrt(headDim) + mask) v, with dropout p on the probabilities
+// when train: q, k, v [B, heads, L, headDim], mask additive and broadcastable to
+// [B, heads, L, L] (nil for none). On libtorch 2.x it is one fused scaled_dot_product_attention
+// call (what HF's default "sdpa" attention runs), which never materialises the probabilities
+// when it can avoid it; on 1.13 it is the explicit sequence of operations.
+func Attention(q, k, v, mask *Tensor, p float64, train bool) *Tensor {
+	var out C.spq_tensor
+	check("attention", C.spq_attention(q.handle(), k.handle(), v.handle(), handleOrNil(mask), C.double(p), cbool(train), &out))
+	return wrap(out, scopeOf(q, k, v))
+}
+
 // Reduction says how a loss combines per-sample values.
 type Reduction int
 
