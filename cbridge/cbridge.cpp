@@ -775,7 +775,11 @@ spq_error* spq_adamw_step(spq_tensor p, spq_tensor exp_avg, spq_tensor exp_avg_s
   if (!grad.defined()) return nullptr;
   // The operation order mirrors torch.optim.AdamW's single-tensor path so results are bitwise equal.
   param.mul_(1 - lr * weight_decay);
+#if TORCH_VERSION_MAJOR >= 2
+  exp_avg->t.lerp_(grad, 1 - beta1);  // torch 2.0 moved the first moment to lerp_
+#else
   exp_avg->t.mul_(beta1).add_(grad, 1 - beta1);
+#endif
   exp_avg_sq->t.mul_(beta2).addcmul_(grad, grad, 1 - beta2);
   double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(step));
   double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(step));
@@ -784,6 +788,42 @@ spq_error* spq_adamw_step(spq_tensor p, spq_tensor exp_avg, spq_tensor exp_avg_s
   at::Tensor denom = (exp_avg_sq->t.sqrt() / bias_correction2_sqrt).add_(eps);
   param.addcdiv_(exp_avg->t, denom, -step_size);
   SPQ_CATCH
+}
+
+spq_error* spq_adamw_step_foreach(const spq_tensor* params, const spq_tensor* exp_avgs, const spq_tensor* exp_avg_sqs,
+                                  int n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                                  int64_t step) {
+#if TORCH_VERSION_MAJOR >= 2
+  SPQ_TRY c10::NoGradGuard no_grad;
+  std::vector<at::Tensor> ps, gs, ms, vs;
+  for (int i = 0; i < n; i++) {
+    const at::Tensor& g = T(params[i]).grad();
+    if (!g.defined()) continue;
+    ps.push_back(T(params[i]));
+    gs.push_back(g);
+    ms.push_back(T(exp_avgs[i]));
+    vs.push_back(T(exp_avg_sqs[i]));
+  }
+  if (ps.empty()) return nullptr;
+  if (weight_decay != 0) at::_foreach_mul_(ps, 1 - lr * weight_decay);
+  at::_foreach_lerp_(ms, gs, 1 - beta1);
+  at::_foreach_mul_(vs, beta2);
+  at::_foreach_addcmul_(vs, gs, gs, 1 - beta2);
+  double step_size = (lr / (1 - std::pow(beta1, static_cast<double>(step)))) * -1;
+  double bias_correction2_sqrt = std::pow(1 - std::pow(beta2, static_cast<double>(step)), 0.5);
+  std::vector<at::Tensor> denom = at::_foreach_sqrt(vs);
+  at::_foreach_div_(denom, bias_correction2_sqrt);
+  at::_foreach_add_(denom, eps);
+  at::_foreach_addcdiv_(ps, ms, denom, step_size);
+  SPQ_CATCH
+#else
+  for (int i = 0; i < n; i++) {
+    if (spq_error* e = spq_adamw_step(params[i], exp_avgs[i], exp_avg_sqs[i], lr, beta1, beta2, eps, weight_decay, step)) {
+      return e;
+    }
+  }
+  return nullptr;
+#endif
 }
 
 spq_error* spq_grad_norms(const spq_tensor* params, int n, double* norms, int* has_grad) {

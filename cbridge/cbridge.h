@@ -200,6 +200,13 @@ spq_error* spq_conv1d(spq_tensor x, spq_tensor w, spq_tensor b, int64_t stride, 
 /* torch.optim.AdamW (single-tensor path of torch 1.13) on p using p.grad; skips when no grad. */
 spq_error* spq_adamw_step(spq_tensor p, spq_tensor exp_avg, spq_tensor exp_avg_sq, double lr, double beta1,
                           double beta2, double eps, double weight_decay, int64_t step);
+/* The same update for n parameters at once with libtorch's _foreach kernels, in the operation
+   order of torch.optim.AdamW's multi-tensor path (its default for CUDA parameters); parameters
+   without a gradient are skipped. On libtorch 1.13 it runs the single-tensor update per
+   parameter. */
+spq_error* spq_adamw_step_foreach(const spq_tensor* params, const spq_tensor* exp_avgs, const spq_tensor* exp_avg_sqs,
+                                  int n, double lr, double beta1, double beta2, double eps, double weight_decay,
+                                  int64_t step);
 /* L2 norm of each parameter's grad (0 and has_grad[i]=0 when none) in float64 host doubles */
 spq_error* spq_grad_norms(const spq_tensor* params, int n, double* norms, int* has_grad);
 /* torch.nn.utils.clip_grad_norm_: total norm as torch computes it; grads scaled by

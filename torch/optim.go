@@ -19,6 +19,21 @@ func AdamWStep(p, expAvg, expAvgSq *Tensor, lr, beta1, beta2, eps, weightDecay f
 		C.double(beta1), C.double(beta2), C.double(eps), C.double(weightDecay), C.int64_t(step)))
 }
 
+// AdamWStepForeach applies AdamWStep to every parameter of params at once with libtorch's
+// _foreach kernels, as torch.optim.AdamW does by default for CUDA parameters: a few kernel
+// launches per step instead of a dozen per parameter. expAvgs and expAvgSqs pair with params.
+func AdamWStepForeach(params, expAvgs, expAvgSqs []*Tensor, lr, beta1, beta2, eps, weightDecay float64, step int64) {
+	if len(params) == 0 {
+		return
+	}
+	if len(expAvgs) != len(params) || len(expAvgSqs) != len(params) {
+		panic(&Error{Op: "adamw_step_foreach", Msg: "params and moment buffers differ in number"})
+	}
+	ps, ms, vs := handles(params), handles(expAvgs), handles(expAvgSqs)
+	check("adamw_step_foreach", C.spq_adamw_step_foreach(handlePtr(ps), handlePtr(ms), handlePtr(vs), C.int(len(ps)),
+		C.double(lr), C.double(beta1), C.double(beta2), C.double(eps), C.double(weightDecay), C.int64_t(step)))
+}
+
 // GradNorms returns the float64 L2 norm of each parameter's gradient and whether it has one.
 func GradNorms(params []*Tensor) (norms []float64, has []bool) {
 	n := len(params)
