@@ -36,7 +36,7 @@ deps:
 # then recompiles only what changed.
 cbridge:
 	@bash third_party/configure.sh "$(LIBTORCH)" "$(VENV)" "$(CUDA)"
-	@set -o pipefail; cmake --build build -j2 2>&1 | { grep -v -E '^\[|Consolidate compiler|Scanning|directory' || true; }
+	@set -o pipefail; env -u LIBTORCH cmake --build build -j2 2>&1 | { grep -v -E '^\[|Consolidate compiler|Scanning|directory' || true; }
 
 build: deps cbridge
 	@mkdir -p bin
