@@ -347,6 +347,126 @@ def cmd_logits(a):
                   os.path.join(d, "hf_logits.safetensors"))
 
 
+# ---------------------------------------------------------------------------------------------
+# Tokenizers: the tokenizer.json files in ../shared against what transformers builds from the
+# original vocabulary files, and the encodings the tokenizers package gives on ../shared's pairs
+# plus random strings.
+
+TOKENIZERS = {
+    # name: (transformers class, original files transformers converts)
+    "bert-base-uncased": ("BertTokenizer", ["vocab.txt"]),
+    "roberta-base": ("RobertaTokenizer", ["vocab.json", "merges.txt"]),
+    "deberta-v3-base": ("DebertaV2Tokenizer", ["spm.model"]),
+}
+
+# Character pools for random strings: scripts, accents and combining marks, emoji (with joiners
+# and modifiers), control and format characters, and whitespace of every kind.
+POOLS = [
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789",
+    " .,;:!?'\"()[]{}-_/\\@#$%^&*+=<>|~`",
+    "àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿßÀÉÎÕÜŒœŠšŽžĞğİıŁłŃńŘřŚśŹźŻż",
+    "\u0301\u0300\u0308\u0327\u0303\u030a\u0323\u0331\u20dd",
+    "αβγδεζηθικλμνξοπρστυφχψωΑΒΓΔΩабвгдеёжзийклмнопрстуфхцчшщъыьэюяЖЩЯ",
+    "中文字符日本語のテキストカタカナひらがな한국어텍스트漢字",
+    "العربيةעבריתहिन्दीবাংলাไทยລາວ",
+    "😀😂🥲👍🏽👨\u200d👩\u200d👧🇫🇷🏳️\u200d🌈❤️✨🚀🧪",
+    "\x00\x01\x07\x08\x0b\x0c\x1b\x7f\u0085\u00ad\u200b\u200c\u200d\u2060\ufeff\ufffd",
+    " \t\n\r\u00a0\u2002\u2003\u2009\u3000\u202f",
+]
+
+
+def random_string(rng, max_len):
+    n = rng.randint(0, max_len)
+    out = []
+    while len(out) < n:
+        pool = rng.choice(POOLS)
+        r = rng.random()
+        if r < 0.05:
+            out.extend(rng.choice(" \t\n") * rng.randint(2, 12))  # whitespace runs
+        elif r < 0.08:
+            out.extend(rng.choice(pool[:26] if pool is POOLS[0] else pool) * rng.randint(20, 80))  # very long words
+        else:
+            out.extend(rng.choice(pool) for _ in range(rng.randint(1, 8)))
+    return "".join(out[:n])
+
+
+def structure_diff(got, want):
+    """Top-level keys whose content differs between two tokenizer.json objects."""
+    return sorted(k for k in set(got) | set(want) if got.get(k) != want.get(k))
+
+
+def encode_windows(tok, pairs, max_length, stride):
+    tok.enable_truncation(max_length, stride=stride, strategy="only_second", direction="right")
+    tok.no_padding()
+    out = []
+    for i in range(0, len(pairs), 1000):
+        chunk = pairs[i : i + 1000]
+        try:
+            encs = tok.encode_batch(chunk)
+        except Exception:
+            encs = []
+            for q, c in chunk:
+                try:
+                    encs.append(tok.encode(q, c))
+                except Exception as e:  # the question leaves no room: HF raises, so must spanqa
+                    encs.append(str(e)[:200])
+        for enc in encs:
+            if isinstance(enc, str):
+                out.append({"error": enc})
+                continue
+            out.append({"windows": [
+                {"ids": e.ids, "type_ids": e.type_ids, "offsets": [list(o) for o in e.offsets],
+                 "sequence_ids": [-1 if s is None else s for s in e.sequence_ids]}
+                for e in [enc] + list(enc.overflowing)
+            ]})
+    return out
+
+
+def cmd_tokenizers(a):
+    import tokenizers
+
+    out = a.out
+    os.makedirs(out, exist_ok=True)
+    pairs_path = os.path.join(a.shared, "pairs.jsonl")
+    shared_pairs = [json.loads(line) for line in open(pairs_path, encoding="utf-8")]
+    for name, (cls_name, files) in TOKENIZERS.items():
+        src = os.path.join(a.shared, name)
+        shared = tokenizers.Tokenizer.from_file(os.path.join(src, "tokenizer.json"))
+        # What transformers builds from the original files (its converters: DebertaV2Converter from
+        # spm.model, RobertaConverter from vocab.json + merges.txt, BertConverter from vocab.txt).
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in files:
+                with open(os.path.join(src, f), "rb") as r, open(os.path.join(tmp, f), "wb") as w:
+                    w.write(r.read())
+            converted = getattr(transformers, cls_name).from_pretrained(tmp).backend_tokenizer
+        diff = structure_diff(json.loads(converted.to_str()), json.load(open(os.path.join(src, "tokenizer.json"), encoding="utf-8")))
+        rng = random.Random(f"tokenizer/{name}")
+        pairs = [(p["question"], p["context"]) for p in shared_pairs]
+        for _ in range(a.strings // 2):
+            pairs.append((random_string(rng, 24), random_string(rng, 240)))
+        # Near-limit lengths: contexts that just fit, or just overflow, the window.
+        for _ in range(200):
+            pairs.append((random_string(rng, 8), "a " * rng.randint(a.max_length - 12, a.max_length + 4)))
+        got = encode_windows(shared, pairs, a.max_length, a.stride)
+        conv = encode_windows(converted, pairs, a.max_length, a.stride)
+        mismatch = [i for i in range(len(pairs)) if got[i] != conv[i]]
+        with open(os.path.join(out, name + ".jsonl"), "w", encoding="utf-8") as f:
+            for (q, c), g in zip(pairs, got):
+                g["question"], g["context"] = q, c
+                f.write(json.dumps(g, ensure_ascii=False, separators=(",", ":")) + "\n")
+        meta = {
+            "max_length": a.max_length, "stride": a.stride, "pairs": len(pairs), "strings": 2 * len(pairs),
+            "shared_pairs": len(shared_pairs), "converted_differs_in": diff,
+            "converted_encoding_mismatches": len(mismatch),
+            "converted_mismatch_examples": [{"question": pairs[i][0], "context": pairs[i][1], "shared": got[i], "converted": conv[i]} for i in mismatch[:3]],
+            "tokenizers": tokenizers.__version__, "transformers": transformers.__version__,
+        }
+        with open(os.path.join(out, name + ".json"), "w", encoding="utf-8") as f:
+            json.dump(meta, f, indent=1, ensure_ascii=False)
+        print(f"reference: {name}: {len(pairs)} pairs; transformers' conversion differs in {diff or 'nothing'}, "
+              f"encodes {len(mismatch)} pairs differently")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -356,6 +476,13 @@ def main():
     m.add_argument("--first-seed", type=int, default=0)
     m.add_argument("--arch", action="append")
     m.set_defaults(fn=cmd_models)
+    tk = sub.add_parser("tokenizers")
+    tk.add_argument("out")
+    tk.add_argument("--shared", required=True)
+    tk.add_argument("--strings", type=int, default=100000)
+    tk.add_argument("--max-length", type=int, default=160)
+    tk.add_argument("--stride", type=int, default=32)
+    tk.set_defaults(fn=cmd_tokenizers)
     lg = sub.add_parser("logits")
     lg.add_argument("dirs", nargs="+")
     lg.set_defaults(fn=cmd_logits)

@@ -39,6 +39,12 @@ trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 echo "parity: reference models ($seeds random configurations per architecture) with $("$venv/bin/python" -c 'import transformers, torch; print("transformers", transformers.__version__, "on torch", torch.__version__)')"
 "$venv/bin/python" tests/parity/reference.py models "$work/models" --seeds "$seeds"
+shared=${SPANQA_FIXTURES:-../shared/fixtures}/tokenizers
+if [ -f "$shared/pairs.jsonl" ]; then
+  "$venv/bin/python" tests/parity/reference.py tokenizers "$work/tokenizers" --shared "$shared" --strings "${SPANQA_PARITY_STRINGS:-100000}"
+else
+  echo "parity: SKIPPED tokenizers: no reference tokenizer files at $shared (set SPANQA_FIXTURES)" | tee "$work/tokenizers.skipped"
+fi
 echo "parity: reference done in $(($(date +%s) - start)) s; running the Go side"
 set +e
 # -v for the per-architecture summaries (largest differences); the passing subtests are dropped.
