@@ -271,7 +271,9 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	if g > 0 {
 		globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
 		fromGlobal := q4.Permute(0, 2, 1, 3).Matmul(globalKeys.Permute(0, 2, 3, 1)).Permute(0, 2, 1, 3)
-		fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(x.DType()))
+		// The scores' own dtype, not the hidden states': under autocast the product is bf16/fp16,
+		// and float32's lowest value does not fit it (HF uses finfo(attn_scores.dtype).min too).
+		fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(fromGlobal.DType()))
 		scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
 	}
 	// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
@@ -303,7 +305,6 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 	n, b, hidden := seq.Size(0), seq.Size(1), seq.Size(2)
 	h, g := a.heads, m.numGlobal
 	d := hidden / h
-	minVal := minValue(seq.DType())
 	q := a.queryGlobal.Forward(seq.Gather(0, m.slotSeqRows)) // [G, B, H]
 	k := a.keyGlobal.Forward(seq)
 	v := a.valueGlobal.Forward(seq)
@@ -313,8 +314,9 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 	k = k.View(n, b*h, d).Transpose(0, 1)
 	v = v.View(n, b*h, d).Transpose(0, 1)
 
-	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n).
-		MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal).View(b*h, g, n)
+	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n)
+	minVal := minValue(scores.DType()) // bf16/fp16 under autocast: see above
+	scores = scores.MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal).View(b*h, g, n)
 	probs := a.dropout.Forward(scores.Softmax(-1), train)
 	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden)
 	return out.Gather(0, m.positionSeqRows)
