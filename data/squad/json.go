@@ -42,6 +42,9 @@ func (s *jsonSource) next() (*rawExample, error) {
 
 func (s *jsonSource) close() error { s.stop(); return nil }
 
+// release ends the walk, whose goroutine would otherwise wait for Close.
+func (s *jsonSource) release() { s.stop() }
+
 // formatErr builds a FormatError at offset off (or, for syntax errors, the exact offset).
 func (s *jsonSource) formatErr(off int64, msg string, err error) error {
 	var se *json.SyntaxError

@@ -65,3 +65,5 @@ func (s *jsonlSource) next() (*rawExample, error) {
 }
 
 func (s *jsonlSource) close() error { return nil }
+
+func (s *jsonlSource) release() {}

@@ -21,6 +21,9 @@ func NewParquetReader(r io.ReaderAt, size int64, name string, opts Options) (rd 
 			rd, err = nil, &FormatError{Path: name, Offset: -1, Msg: "corrupt parquet file", Err: fmt.Errorf("%v", p)}
 		}
 	}()
+	if err := checkParquetSizes(r, size); err != nil {
+		return nil, &FormatError{Path: name, Offset: -1, Msg: "corrupt parquet file", Err: err}
+	}
 	f, err := parquet.OpenFile(r, size, parquet.SkipPageIndex(true), parquet.SkipBloomFilters(true))
 	if err != nil {
 		return nil, &FormatError{Path: name, Offset: -1, Msg: "corrupt parquet file", Err: err}
@@ -301,6 +304,8 @@ func (s *parquetSource) close() error {
 	}
 	return nil
 }
+
+func (s *parquetSource) release() {}
 
 func (s *parquetSource) next() (ex *rawExample, err error) {
 	if s.err != nil {

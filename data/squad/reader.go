@@ -13,6 +13,10 @@ import (
 type source interface {
 	next() (*rawExample, error)
 	close() error
+	// release frees what reading holds (the JSON reader's walking goroutine) once the Reader
+	// has stopped at an error, so that a caller who drops the Reader then without Close leaks
+	// nothing but the input it opened. close still follows.
+	release()
 }
 
 // Reader streams validated examples from one file. Memory stays proportional to one SQuAD
@@ -120,6 +124,7 @@ func (r *Reader) Next() (Example, error) {
 			r.report.Problems = append(r.report.Problems, e)
 		}
 	}
+	r.src.release()
 	return Example{}, r.err
 }
 

@@ -1,0 +1,109 @@
+package squad
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// readCorpus returns the inputs of a fuzz seed corpus folder.
+func readCorpus(t *testing.T, dir string) [][]byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	var out [][]byte
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		lines := strings.SplitN(string(data), "\n", 3)
+		require.Equal(t, "go test fuzz v1", lines[0], f)
+		q, ok := strings.CutPrefix(strings.TrimSuffix(lines[1], ")"), "[]byte(")
+		require.True(t, ok, f)
+		v, err := strconv.Unquote(q)
+		require.NoError(t, err, f)
+		out = append(out, []byte(v))
+	}
+	return out
+}
+
+func heapAndGoroutines() (uint64, int) {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ms.HeapInuse, runtime.NumGoroutine()
+}
+
+// TestReadersMemoryFlat reads thousands of corrupted JSON, JSON Lines and parquet files (the
+// fuzz corpora, randomly damaged): every failure is a *FormatError or *ExampleError, and
+// goroutines and the heap stay where they were, also for readers dropped after their error
+// without Close.
+func TestReadersMemoryFlat(t *testing.T) {
+	jsonIn := readCorpus(t, "testdata/fuzz/FuzzJSONReader")
+	pq := append(readCorpus(t, "testdata/fuzz/FuzzParquetReader"), seedParquetFiles(t)...)
+	rng := rand.New(rand.NewPCG(3, 4))
+	mutate := func(b []byte) []byte {
+		b = bytes.Clone(b)
+		for range 1 + rng.IntN(4) {
+			if len(b) == 0 {
+				break
+			}
+			switch i := rng.IntN(len(b)); rng.IntN(3) {
+			case 0:
+				b[i] = byte(rng.IntN(256))
+			case 1:
+				b = append(b[:i], b[i+1:]...)
+			default:
+				b = b[:i]
+			}
+		}
+		return b
+	}
+	// readAll reads r to its end or first error; closing is skipped for every other reader.
+	readAll := func(r *Reader, close bool) {
+		for {
+			_, err := r.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				requireNamedError(t, err)
+				break
+			}
+		}
+		if close {
+			require.NoError(t, r.Close())
+		}
+	}
+	round := func(n int) {
+		for i := range n {
+			j := mutate(jsonIn[i%len(jsonIn)])
+			readAll(NewJSONReader(bytes.NewReader(j), "fuzz.json", Options{SkipInvalid: i%3 == 0}), i%2 == 0)
+			readAll(NewJSONLReader(bytes.NewReader(j), "fuzz.jsonl", Options{SkipInvalid: i%3 == 0}), i%2 == 0)
+			p := mutate(pq[i%len(pq)])
+			r, err := NewParquetReader(bytes.NewReader(p), int64(len(p)), "fuzz.parquet", Options{SkipInvalid: i%3 == 0})
+			if err != nil {
+				requireNamedError(t, err)
+				continue
+			}
+			readAll(r, i%2 == 0)
+		}
+	}
+	round(200)
+	heap0, g0 := heapAndGoroutines()
+	round(1000)
+	heap1, g1 := heapAndGoroutines()
+	t.Logf("1000 corrupted inputs per reader: goroutines %d -> %d, heap in use %d -> %d KiB", g0, g1, heap0>>10, heap1>>10)
+	require.LessOrEqual(t, g1, g0, "goroutines")
+	require.LessOrEqual(t, heap1, heap0+4<<20, "heap in use")
+}
