@@ -16,6 +16,9 @@ type metrics struct {
 	inflight prometheus.Gauge
 	pairs    prometheus.Counter
 
+	connections prometheus.Gauge
+	rejected    prometheus.Counter
+
 	batchWindows  prometheus.Histogram
 	batchJobs     prometheus.Histogram
 	batchSeconds  prometheus.Histogram
@@ -42,6 +45,12 @@ func newMetrics(queueLength func() float64) *metrics {
 		pairs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "spanqa_answered_pairs_total", Help: "(question, context) pairs answered.",
 		}),
+		connections: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "spanqa_http_connections_open", Help: "Open client connections.",
+		}),
+		rejected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "spanqa_http_connections_rejected_total", Help: "Connections turned away because MaxConnections were open.",
+		}),
 		batchWindows: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "spanqa_batch_windows", Help: "Windows per forward pass.", Buckets: sizes,
 		}),
@@ -56,7 +65,7 @@ func newMetrics(queueLength func() float64) *metrics {
 			Name: "spanqa_forward_errors_total", Help: "Forward passes that failed.",
 		}),
 	}
-	m.registry.MustRegister(m.requests, m.latency, m.errors, m.inflight, m.pairs,
+	m.registry.MustRegister(m.requests, m.latency, m.errors, m.inflight, m.pairs, m.connections, m.rejected,
 		m.batchWindows, m.batchJobs, m.batchSeconds, m.forwardErrors,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "spanqa_queue_length", Help: "Jobs waiting for the model's worker.",

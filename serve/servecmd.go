@@ -25,6 +25,9 @@ func ServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	fs.IntVar(&lim.MaxQuestionBytes, "max-question-bytes", 4096, "longest question in bytes")
 	timeout := fs.Duration("timeout", 30*time.Second, "time limit of one request")
 	shutdown := fs.Duration("shutdown-timeout", 60*time.Second, "how long shutdown waits for requests in flight")
+	maxConns := fs.Int("max-connections", 1024, "most open client connections; more are answered 503")
+	headerTimeout := fs.Duration("read-header-timeout", 10*time.Second, "time limit for a request's headers to arrive")
+	idleTimeout := fs.Duration("idle-timeout", 2*time.Minute, "how long a keep-alive connection may wait for its next request")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -41,7 +44,8 @@ func ServeCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err != nil {
 		return err
 	}
-	srv := NewServer(m, ServerConfig{Limits: lim, Timeout: *timeout, ShutdownTimeout: *shutdown, Log: logger})
+	srv := NewServer(m, ServerConfig{Limits: lim, Timeout: *timeout, ShutdownTimeout: *shutdown, Log: logger,
+		MaxConnections: *maxConns, ReadHeaderTimeout: *headerTimeout, IdleTimeout: *idleTimeout})
 	defer srv.Close()
 	info := m.Info()
 	logger.Printf("listening on http://%s (%s, %d parameters, windows of %d tokens with stride %d, batches of up to %d windows, max wait %s)",

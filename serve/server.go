@@ -25,6 +25,17 @@ type ServerConfig struct {
 	// ShutdownTimeout bounds how long Serve waits for requests in flight after its context ends
 	// (default 60 s).
 	ShutdownTimeout time.Duration
+	// ReadHeaderTimeout bounds the arrival of a request's headers (default 10 s), ReadTimeout
+	// that of the whole request, body included (default Timeout + 10 s): a client trickling its
+	// headers or body (slow loris) holds a connection no longer. A body that does not arrive in
+	// time gets 408.
+	ReadHeaderTimeout, ReadTimeout time.Duration
+	// IdleTimeout is how long a keep-alive connection may wait for its next request (default
+	// 2 min).
+	IdleTimeout time.Duration
+	// MaxConnections bounds the open connections (default 1024); one more is answered 503 and
+	// closed at once, so that idle or slow clients cannot exhaust file descriptors and memory.
+	MaxConnections int
 	// Log receives server errors and lifecycle lines (default: discarded).
 	Log *log.Logger
 }
@@ -58,6 +69,18 @@ func NewServer(m *Model, cfg ServerConfig) *Server {
 	}
 	if cfg.ShutdownTimeout <= 0 {
 		cfg.ShutdownTimeout = 60 * time.Second
+	}
+	if cfg.ReadHeaderTimeout <= 0 {
+		cfg.ReadHeaderTimeout = 10 * time.Second
+	}
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = cfg.Timeout + 10*time.Second
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 2 * time.Minute
+	}
+	if cfg.MaxConnections <= 0 {
+		cfg.MaxConnections = 1024
 	}
 	s := &Server{model: m, cfg: cfg, log: cfg.Log}
 	if s.log == nil {
@@ -96,15 +119,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	srv := &http.Server{
 		Handler:           s,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       s.cfg.Timeout + 10*time.Second,
-		WriteTimeout:      s.cfg.Timeout + 10*time.Second,
-		IdleTimeout:       2 * time.Minute,
+		ReadHeaderTimeout: s.cfg.ReadHeaderTimeout,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		WriteTimeout:      s.cfg.ReadTimeout + s.cfg.Timeout + 10*time.Second,
+		IdleTimeout:       s.cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          s.log,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(s.limit(ln)) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)
@@ -126,9 +149,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 func (s *Server) answer(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.Limits.MaxBodyBytes))
 	var tooBig *http.MaxBytesError
+	var netErr net.Error
 	switch {
 	case errors.As(err, &tooBig):
 		s.fail(w, "answer", tooLarge("the request body is larger than %d bytes", tooBig.Limit))
+		return
+	case errors.As(err, &netErr) && netErr.Timeout():
+		s.fail(w, "answer", fmt.Errorf("%w: the request did not arrive within %s", errSlowBody, s.cfg.ReadTimeout))
 		return
 	case err != nil:
 		s.fail(w, "answer", inputError("reading the request body: %v", err))
@@ -194,6 +221,8 @@ func classify(err error) (int, string) {
 		return http.StatusRequestEntityTooLarge, "too_large"
 	case errors.Is(err, ErrInvalidInput):
 		return http.StatusBadRequest, "invalid_input"
+	case errors.Is(err, errSlowBody):
+		return http.StatusRequestTimeout, "slow_body"
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "timeout"
 	case errors.Is(err, context.Canceled):
