@@ -208,7 +208,9 @@ func (e *debertaEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tenso
 	}
 	input := x
 	for i, l := range e.layers {
-		x = l.forward(x, rmask, rel, train)
+		// Each layer's intermediates (several [B*heads, L, L] score tensors) are freed as it
+		// returns, not with the pass: under NoGrad a long input then holds one layer's at a time.
+		x = inOwnScope(func(v []*torch.Tensor) *torch.Tensor { return l.forward(v[0], rmask, rel, train) }, x)
 		if i == 0 && e.conv != nil {
 			x = e.conv.forward(input, x, mask, train)
 		}
