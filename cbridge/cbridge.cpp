@@ -294,6 +294,7 @@ int spq_device_index(spq_tensor t) { return T(t).device().has_index() ? T(t).dev
 int64_t spq_numel(spq_tensor t) { return T(t).numel(); }
 int spq_defined(spq_tensor t) { return T(t).defined() ? 1 : 0; }
 int spq_requires_grad(spq_tensor t) { return T(t).requires_grad() ? 1 : 0; }
+int spq_has_grad(spq_tensor t) { return T(t).grad().defined() ? 1 : 0; }
 spq_error* spq_set_requires_grad(spq_tensor t, int on) {
   SPQ_TRY t->t.set_requires_grad(on != 0);
   SPQ_CATCH

@@ -74,6 +74,7 @@ int spq_device_index(spq_tensor t);
 int64_t spq_numel(spq_tensor t);
 int spq_defined(spq_tensor t);
 int spq_requires_grad(spq_tensor t);
+int spq_has_grad(spq_tensor t); /* 1 when t.grad() is defined */
 spq_error* spq_set_requires_grad(spq_tensor t, int on);
 int spq_is_contiguous(spq_tensor t);
 int64_t spq_data_ptr_id(spq_tensor t);

@@ -24,6 +24,9 @@ func (t *Tensor) Grad() *Tensor {
 	return wrap(out, nil)
 }
 
+// HasGrad reports whether t has a gradient (Grad would return non-nil), without a handle to it.
+func (t *Tensor) HasGrad() bool { return C.spq_has_grad(t.handle()) != 0 }
+
 // ZeroGrad drops t's gradient (PyTorch's set_to_none=True).
 func (t *Tensor) ZeroGrad() {
 	check("zero_grad", C.spq_zero_grad(t.handle()))

@@ -220,21 +220,21 @@ func loadCheckpoint(ck string, m models.QAModel, opt *AdamW) (*TrainerState, err
 	if err != nil {
 		return fail(err)
 	}
-	osf, err := weights.OpenFile(filepath.Join(ck, "optimizer.safetensors"))
-	if err != nil {
-		return fail(err)
-	}
-	err = opt.LoadState(osf)
-	osf.Close()
-	if err != nil {
-		return fail(err)
-	}
 	var st TrainerState
 	data, err := os.ReadFile(filepath.Join(ck, "trainer_state.json"))
 	if err != nil {
 		return fail(err)
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
+		return fail(err)
+	}
+	osf, err := weights.OpenFile(filepath.Join(ck, "optimizer.safetensors"))
+	if err != nil {
+		return fail(err)
+	}
+	err = opt.LoadState(osf, st.GlobalStep)
+	osf.Close()
+	if err != nil {
 		return fail(err)
 	}
 	opt.Step = st.GlobalStep

@@ -4,6 +4,7 @@
 package train
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -17,7 +18,7 @@ import (
 // count, learning rate) is Go; the per-tensor arithmetic is one fused libtorch call.
 type AdamW struct {
 	Beta1, Beta2, Eps, WeightDecay float64
-	// Step is the number of updates applied so far.
+	// Step is the number of optimizer steps taken so far.
 	Step int64
 
 	params   *nn.Params
@@ -26,6 +27,11 @@ type AdamW struct {
 	decay    []bool
 	expAvg   []*torch.Tensor
 	expAvgSq []*torch.Tensor
+	// steps counts each parameter's own updates (torch's state["step"]): torch.optim.AdamW skips
+	// a parameter without a gradient, bias correction included, so a parameter that sat out a
+	// step (Longformer's global projections on a batch without global tokens) is corrected for
+	// fewer steps than Step.
+	steps []int64
 }
 
 // NoDecay is HF Trainer's rule: parameters of LayerNorm modules and anything named "bias".
@@ -48,6 +54,7 @@ func NewAdamW(p *nn.Params, beta1, beta2, eps, weightDecay float64) *AdamW {
 		})
 		o.expAvg = append(o.expAvg, m)
 		o.expAvgSq = append(o.expAvgSq, v)
+		o.steps = append(o.steps, 0)
 	}
 	return o
 }
@@ -64,15 +71,51 @@ func (o *AdamW) DecayNames() (decay, noDecay []string) {
 	return decay, noDecay
 }
 
-// Apply performs one update at learning rate lr from the parameters' current gradients.
+// Apply performs one update at learning rate lr from the parameters' current gradients;
+// parameters without a gradient are left alone, as torch does.
+//
+// Per parameter it computes torch.optim.AdamW's update (cbridge's spq_adamw_step), with t the
+// parameter's own step count, g its gradient and wd its group's weight decay:
+//
+//	p  = p * (1 - lr*wd)
+//	m  = m + (g - m) * (1 - beta1)                  (lerp; 1.13: m*beta1 + g*(1-beta1))
+//	v  = v*beta2 + g*g*(1 - beta2)
+//	p  = p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
+//
+// On CPU one parameter at a time, in the single-tensor path's operation order (torch's CPU
+// default, bit for bit); on CUDA with _foreach kernels over groups of parameters, torch's
+// multi-tensor path and its CUDA default.
 func (o *AdamW) Apply(lr float64) {
 	o.Step++
+	type group struct {
+		wd   float64
+		step int64
+	}
+	var order []group
+	batches := map[group][3][]*torch.Tensor{}
 	for i, p := range o.tensors {
+		if !p.HasGrad() {
+			continue
+		}
+		o.steps[i]++
 		wd := 0.0
 		if o.decay[i] {
 			wd = o.WeightDecay
 		}
-		torch.AdamWStep(p, o.expAvg[i], o.expAvgSq[i], lr, o.Beta1, o.Beta2, o.Eps, wd, o.Step)
+		if p.Device().Type != torch.CUDADevice {
+			torch.AdamWStep(p, o.expAvg[i], o.expAvgSq[i], lr, o.Beta1, o.Beta2, o.Eps, wd, o.steps[i])
+			continue
+		}
+		g := group{wd, o.steps[i]}
+		b, ok := batches[g]
+		if !ok {
+			order = append(order, g)
+		}
+		batches[g] = [3][]*torch.Tensor{append(b[0], p), append(b[1], o.expAvg[i]), append(b[2], o.expAvgSq[i])}
+	}
+	for _, g := range order {
+		b := batches[g]
+		torch.AdamWStepForeach(b[0], b[1], b[2], lr, o.Beta1, o.Beta2, o.Eps, g.wd, g.step)
 	}
 }
 
@@ -88,11 +131,15 @@ func (o *AdamW) Free() {
 }
 
 // State returns the moment buffers as named host tensors ("exp_avg.<param>",
-// "exp_avg_sq.<param>") for a checkpoint's optimizer file.
+// "exp_avg_sq.<param>") and each parameter's update count ("step.<param>", an int64 scalar)
+// for a checkpoint's optimizer file.
 func (o *AdamW) State() ([]weights.Tensor, error) {
 	var out []weights.Tensor
 	err := torch.Catch(func() {
 		for i, n := range o.names {
+			step := make([]byte, 8)
+			binary.LittleEndian.PutUint64(step, uint64(o.steps[i]))
+			out = append(out, weights.Tensor{Name: "step." + n, DType: weights.I64, Shape: []int64{}, Data: step})
 			for _, b := range []struct {
 				prefix string
 				t      *torch.Tensor
@@ -117,11 +164,19 @@ func float32Bytes(t *torch.Tensor) []byte {
 	return c.Bytes()
 }
 
-// LoadState restores buffers saved by State; the step count travels separately.
-func (o *AdamW) LoadState(set weights.Set) error {
+// LoadState restores buffers saved by State. The optimizer's step count travels separately;
+// a checkpoint written before per-parameter counts existed gives every parameter optimizerStep.
+func (o *AdamW) LoadState(set weights.Set, optimizerStep int64) error {
 	return torch.Catch(func() {
 		torch.NoGrad(func() {
 			for i, n := range o.names {
+				o.steps[i] = optimizerStep
+				if w, err := set.Get("step." + n); err == nil {
+					if w.DType != weights.I64 || len(w.Data) != 8 {
+						panic(&torch.Error{Op: "optimizer state", Msg: fmt.Sprintf("step.%s: want one int64, have %v %v", n, w.DType, w.Shape)})
+					}
+					o.steps[i] = int64(binary.LittleEndian.Uint64(w.Data))
+				}
 				for _, b := range []struct {
 					prefix string
 					t      *torch.Tensor
