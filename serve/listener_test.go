@@ -31,11 +31,21 @@ type memSnapshot struct {
 }
 
 func snapshot() memSnapshot {
-	runtime.GC()
-	runtime.GC()
+	// Collect until the GC cleanups of tensors dropped earlier have run, so that the live count
+	// moves only by what happened in between.
+	live := int64(-1)
+	for range 100 {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		n := torch.LiveTensors()
+		if n == live {
+			break
+		}
+		live = n
+	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return memSnapshot{goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse, live: torch.LiveTensors()}
+	return memSnapshot{goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse, live: live}
 }
 
 // requireFlat waits (bounded) for goroutines to wind down, then compares with before.
