@@ -29,6 +29,11 @@ case "$want" in
     ;;
   *)
     dir=$(cd "$want" 2>/dev/null && pwd) || { echo "build: LIBTORCH=$want does not exist" >&2; exit 1; }
+    if [ ! -f "$dir/share/cmake/Torch/TorchConfig.cmake" ]; then
+      echo "build: LIBTORCH=$want is not a libtorch: it has no share/cmake/Torch/TorchConfig.cmake" \
+        "(give the folder of a pytorch.org libtorch archive, or a pip torch's site-packages/torch)" >&2
+      exit 1
+    fi
     ;;
 esac
 
