@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -77,8 +78,18 @@ type MetricValue struct {
 	Value string
 }
 
-// Run evaluates a model on examples: windows (in order, as the features package cuts them) go
-// through the predictor in batches, each example is post-processed (PostProcessExample) as soon
+// lengthOrder returns the window indexes sorted by length, longest first (stable).
+func lengthOrder(windows []features.Window) []int {
+	order := make([]int, len(windows))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return len(windows[b].IDs) - len(windows[a].IDs) })
+	return order
+}
+
+// Run evaluates a model on examples: windows go through the predictor in batches of similar
+// length, each example is post-processed (PostProcessExample) as soon
 // as all its windows have logits, and the predictions stream into predictions.json,
 // nbest_predictions.json and, for SQuAD v2.0, null_odds.json (written under temporary names and
 // renamed when complete). Finally the SQuAD metric is computed as HF's run_qa.py computes it
@@ -164,21 +175,29 @@ func Run(ctx context.Context, p Predictor, examples []squad.Example, windows []f
 		return nil
 	}
 
+	// Batches of similar length, longest first: padding to each batch's longest window then
+	// wastes little (SQuAD dev: most windows are far shorter than max_length, a few are full).
+	// Examples are still written in their order, each once all its windows have logits.
+	order := lengthOrder(windows)
+	batch := make([]features.Window, 0, cfg.BatchSize)
 	bar := newProgress(cfg.Progress, len(windows))
-	for lo := 0; lo < len(windows); lo += cfg.BatchSize {
+	for lo := 0; lo < len(order); lo += cfg.BatchSize {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("eval: run: %w", err)
 		}
-		hi := min(lo+cfg.BatchSize, len(windows))
-		s, e, err := p.Logits(ctx, windows[lo:hi])
+		idx := order[lo:min(lo+cfg.BatchSize, len(order))]
+		batch = batch[:0]
+		for _, i := range idx {
+			batch = append(batch, windows[i])
+		}
+		s, e, err := p.Logits(ctx, batch)
 		if err != nil {
-			return nil, fmt.Errorf("eval: run: windows %d-%d: %w", lo, hi-1, err)
+			return nil, fmt.Errorf("eval: run: windows %v: %w", idx, err)
 		}
-		if len(s) != hi-lo || len(e) != hi-lo {
-			return nil, fmt.Errorf("eval: run: windows %d-%d: predictor returned %d start and %d end rows for %d windows", lo, hi-1, len(s), len(e), hi-lo)
+		if len(s) != len(idx) || len(e) != len(idx) {
+			return nil, fmt.Errorf("eval: run: windows %v: predictor returned %d start and %d end rows for %d windows", idx, len(s), len(e), len(idx))
 		}
-		for k := range s {
-			i := lo + k
+		for k, i := range idx {
 			if err := checkRows(&windows[i], s[k], e[k]); err != nil {
 				return nil, fmt.Errorf("eval: run: window %d: %w", i, err)
 			}
@@ -189,7 +208,7 @@ func Run(ctx context.Context, p Predictor, examples []squad.Example, windows []f
 		if err := flush(); err != nil {
 			return nil, err // already "eval: post-process: ..."
 		}
-		bar.add(hi - lo)
+		bar.add(len(idx))
 	}
 	if err := flush(); err != nil {
 		return nil, err
