@@ -15,6 +15,7 @@ func init() {
 }
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	warnBLAS(stderr)
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")

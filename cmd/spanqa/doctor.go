@@ -24,3 +24,11 @@ func runDoctor(_ context.Context, args []string, stdout, stderr io.Writer) error
 	fmt.Fprintf(stdout, "c10d:      %s\n", dist.Describe())
 	return torch.CheckVersion()
 }
+
+// warnBLAS says in one line, before a run that would be slow for it, that OpenBLAS's pthread
+// build is loaded, and how to fix it.
+func warnBLAS(stderr io.Writer) {
+	if w := torch.BLASWarning(); w != "" {
+		fmt.Fprintln(stderr, "spanqa: WARNING:", w)
+	}
+}

@@ -32,6 +32,7 @@ func init() {
 }
 
 func runTrain(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	warnBLAS(stderr)
 	a := train.DefaultArgs()
 	// A config file is read first so that flags given with it override its values.
 	if path := configFileArg(args); path != "" {
