@@ -97,3 +97,25 @@ func requireOpenMPBLAS(t *testing.T) {
 	require.Contains(t, strings.Join(mapped, " "), "openblas-openmp", "mapped: %v", mapped)
 	require.Empty(t, BLASWarning())
 }
+
+// A process that loads OpenBLAS's pthread build anyway (another libtorch; here forced with
+// LD_PRELOAD) is warned, in one line that names the fix.
+func TestBLASWarningFiresForPthreadOpenBLAS(t *testing.T) {
+	if os.Getenv("SPANQA_BLAS_WARN_CHILD") != "" {
+		w := BLASWarning()
+		require.Contains(t, w, "openblas-pthread", "mapped: %v", mappedBLAS())
+		require.Contains(t, w, "libopenblas0-openmp")
+		require.NotContains(t, w, "\n")
+		return
+	}
+	lib := filepath.Join(filepath.Dir(systemLib("libblas.so.3")), "openblas-pthread", "libblas.so.3")
+	if _, err := os.Stat(lib); err != nil {
+		t.Skipf("SKIPPED LOUDLY: needs OpenBLAS's pthread build (apt-get install libopenblas0-pthread): %v", err)
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	cmd := exec.Command(self, "-test.run", "^TestBLASWarningFiresForPthreadOpenBLAS$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "SPANQA_BLAS_WARN_CHILD=1", "LD_PRELOAD="+lib)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
