@@ -25,7 +25,7 @@ GOTESTFLAGS ?= -timeout 40m
 CBRIDGE := build/libspanqa_cbridge.so
 export VENV
 
-.PHONY: all deps build cbridge test train doctor bench compile-check clean fmt vet
+.PHONY: all deps build cbridge test train doctor bench compile-check clean fmt vet gpu-check
 
 all: build
 
@@ -70,3 +70,9 @@ clean:
 .PHONY: parity
 parity: build
 	@bash tests/parity/run.sh
+
+# The GPU check (tests/gpu/check.sh): builds against this machine's pip torch with CUDA, then
+# parity, the embedded default, bench and serve on the GPU, all under $OUT (default
+# ./gpu-check-out) in under 10 minutes. DRY=1 runs it on the CPU, cut short (CI).
+gpu-check:
+	@bash tests/gpu/check.sh $(if $(DRY),--dry-run)
