@@ -102,6 +102,14 @@ def train(path, wall_file, min_f1=None):
         secs = "%.0f s wall" % float(open(wall_file).read())
     except (OSError, ValueError):
         secs = "wall time n/a"
+    # The trainer's own figure (steps and evaluation, without start-up and data generation).
+    try:
+        log = open(os.path.join(os.path.dirname(os.path.dirname(path)), "logs", "train.log")).read()
+        m = re.search(r"^train: done: (\d+) steps in ([^ ]+) \(([^)]*)\)", log, re.M)
+        if m:
+            secs += " (trainer: %s steps in %s, %s)" % m.groups()
+    except OSError:
+        pass
     f1, em = r.get("eval_f1"), r.get("eval_exact_match")
     s = "F1 %.2f, EM %.2f, %s" % (f1, em, secs)
     if min_f1 is not None:
@@ -206,7 +214,13 @@ def goals(out, gpu):
                 r = pa["sequences_per_second"] / pb["sequences_per_second"]
                 if r < 1:
                     behind.append("%s %s %.2fx" % (m["key"], pa["name"], r))
-        lines.append("ahead of HF (%s), %d phases compared: %s" % (prec, n, "met" if n and not behind else "NOT met (" + "; ".join(behind) + ")" if behind else "nothing compared"))
+        if n == 0:
+            verdict = "nothing compared"
+        elif behind:
+            verdict = "NOT met (behind: " + "; ".join(behind) + ")"
+        else:
+            verdict = "met"
+        lines.append("ahead of HF (%s), %d phases compared: %s" % (prec, n, verdict))
     t = load(os.path.join(out, "train", "eval_results.json"))
     try:
         secs = float(open(os.path.join(out, "train", "wall_seconds")).read())
