@@ -8,12 +8,13 @@ import (
 	"path/filepath"
 )
 
-// Load reads the tokenizer in dir: tokenizer.json when present, otherwise the legacy files of
-// the slow tokenizers, converted as transformers converts them: vocab.txt (BERT WordPiece),
-// vocab.json + merges.txt (RoBERTa/Longformer byte-level BPE) or spm.model (DeBERTa-v3
-// Unigram). tokenizer_config.json, when present, supplies padding_side, model_max_length and the
-// options transformers' fast tokenizers apply on top of tokenizer.json (do_lower_case,
-// strip_accents, add_prefix_space, trim_offsets).
+// Load reads the tokenizer in dir: tokenizer.json when present (encoding exactly as the tokenizers
+// package's Tokenizer.from_file does), otherwise the legacy files of the slow tokenizers, built
+// into the pipeline transformers 5.x builds from them: vocab.txt (BERT WordPiece), vocab.json +
+// merges.txt (RoBERTa/Longformer byte-level BPE) or spm.model (DeBERTa-v3 Unigram).
+// tokenizer_config.json, when present, supplies padding_side, model_max_length and the options
+// transformers' fast tokenizers apply on top of tokenizer.json (do_lower_case, strip_accents,
+// add_prefix_space, trim_offsets, split_by_punct).
 func Load(dir string) (*Tokenizer, error) {
 	cfg, err := readConfig(filepath.Join(dir, "tokenizer_config.json"))
 	if err != nil {
@@ -60,6 +61,7 @@ type tokenizerConfig struct {
 	TokenizeChineseChars *bool    `json:"tokenize_chinese_chars"`
 	AddPrefixSpace       *bool    `json:"add_prefix_space"`
 	TrimOffsets          *bool    `json:"trim_offsets"`
+	SplitByPunct         *bool    `json:"split_by_punct"`
 	PaddingSide          string   `json:"padding_side"`
 	ModelMaxLength       *float64 `json:"model_max_length"`
 }

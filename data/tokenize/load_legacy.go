@@ -53,9 +53,9 @@ func loadBertVocab(path string, cfg *tokenizerConfig) (*Tokenizer, error) {
 	return t, nil
 }
 
-// loadRobertaFiles builds what transformers' RobertaConverter builds from vocab.json and
+// loadRobertaFiles builds what transformers 5.x's RobertaTokenizer builds from vocab.json and
 // merges.txt: ByteLevel (add_prefix_space per config, default false) + BPE, RobertaProcessing
-// with trim_offsets, and the added tokens <s> <pad> </s> <unk> and <mask> (lstrip).
+// with trim_offsets, and the added tokens <s> <pad> </s> <unk> and <mask>.
 func loadRobertaFiles(vocabPath, mergesPath string, cfg *tokenizerConfig) (*Tokenizer, error) {
 	data, err := os.ReadFile(vocabPath)
 	if err != nil {
@@ -88,10 +88,12 @@ func loadRobertaFiles(vocabPath, mergesPath string, cfg *tokenizerConfig) (*Toke
 	addPrefix := cfg.AddPrefixSpace != nil && *cfg.AddPrefixSpace
 	trim := cfg.TrimOffsets == nil || *cfg.TrimOffsets
 	t := &Tokenizer{kind: BPE, enc: newByteLevelEncoder(model, addPrefix, true)}
+	// transformers 5.x's RobertaTokenizer passes its special tokens as plain strings: no lstrip on
+	// <mask> (4.x's slow-to-fast conversion gave it lstrip=True, as roberta-base's tokenizer.json
+	// has it), and none is normalized.
 	for _, s := range []string{"<s>", "<pad>", "</s>", "<unk>", "<mask>"} {
 		if id, ok := vocab[s]; ok {
-			mask := s == "<mask>"
-			t.added = append(t.added, AddedToken{ID: int64(id), Content: s, Special: true, LStrip: mask, Normalized: !mask})
+			t.added = append(t.added, AddedToken{ID: int64(id), Content: s, Special: true})
 		}
 	}
 	cls, okC := vocab["<s>"]
@@ -104,11 +106,22 @@ func loadRobertaFiles(vocabPath, mergesPath string, cfg *tokenizerConfig) (*Toke
 	return t, nil
 }
 
-// loadSPMFile builds what transformers' DebertaV2Converter builds from spm.model: the Unigram
-// pipeline and its added tokens (from the Unigram encoder: control pieces, the unknown piece
-// matched on normalised text, and [MASK] appended after the pieces when the model lacks it), and
+// loadSPMFile builds what transformers 5.x's DebertaV2Tokenizer builds from spm.model (see
+// newUnigramFromSPM), with do_lower_case and add_prefix_space from tokenizer_config.json: the
+// Unigram pipeline, its added tokens (control pieces and special tokens, all matched on the
+// original text, "[MASK]" appended after the pieces when the model lacks it), and
 // "[CLS] $A [SEP] $B:1 [SEP]:1".
 func loadSPMFile(path string, cfg *tokenizerConfig) (*Tokenizer, error) {
+	if cfg.SplitByPunct != nil && *cfg.SplitByPunct {
+		return nil, fmt.Errorf("split_by_punct=true (a Punctuation pre-tokenizer before Metaspace) is not supported")
+	}
+	opt := defaultSPMOptions
+	if cfg.DoLowerCase != nil {
+		opt.lowercase = *cfg.DoLowerCase
+	}
+	if cfg.AddPrefixSpace != nil {
+		opt.addPrefixSpace = *cfg.AddPrefixSpace
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading spm.model: %w", err)
@@ -123,7 +136,7 @@ func loadSPMFile(path string, cfg *tokenizerConfig) (*Tokenizer, error) {
 			vocab[p.piece] = int32(i)
 		}
 	}
-	enc, err := newUnigramFromSPM(path)
+	enc, err := newUnigramFromSPM(path, opt)
 	if err != nil {
 		return nil, err
 	}

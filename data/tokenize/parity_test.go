@@ -2,6 +2,7 @@ package tokenize
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -132,13 +133,17 @@ func firstDiff(e Encoding, w hfWindow, what string) string {
 }
 
 // pairParity encodes every pair and returns the windows matched, the total and the failures.
-func pairParity(t *testing.T, tok *Tokenizer, model string) (matched, total int, fails []string) {
+// Pairs in skip are left out.
+func pairParity(t *testing.T, tok *Tokenizer, model string, skip map[string]map[string]hfSeq) (matched, total int, fails []string) {
 	pairs := loadPairs(t)
 	golden := readLines[hfGolden](t, filepath.Join(fixtures.Tokenizers(t), model, "golden.jsonl"))
 	require.Len(t, golden, len(pairs))
 	for i, p := range pairs {
 		g := golden[i]
 		require.Equal(t, p.ID, g.ID)
+		if _, ok := skip[p.ID]; ok {
+			continue
+		}
 		encs, err := tok.EncodePair(p.Question, p.Context, qaOptions)
 		if g.Error != "" {
 			total++
@@ -169,8 +174,9 @@ func pairParity(t *testing.T, tok *Tokenizer, model string) (matched, total int,
 	return matched, total, fails
 }
 
-// singleParity checks Encode on every question and context alone.
-func singleParity(t *testing.T, tok *Tokenizer, model string) (matched, total int, fails []string) {
+// singleParity checks Encode on every question and context alone. override replaces the golden
+// of some sequences (pair id -> "question"/"context" -> encoding).
+func singleParity(t *testing.T, tok *Tokenizer, model string, override map[string]map[string]hfSeq) (matched, total int, fails []string) {
 	pairs := loadPairs(t)
 	golden := readLines[hfSingle](t, filepath.Join(fixtures.Tokenizers(t), model, "golden_single.jsonl"))
 	require.Len(t, golden, len(pairs))
@@ -179,6 +185,9 @@ func singleParity(t *testing.T, tok *Tokenizer, model string) (matched, total in
 			name, text string
 			want       hfSeq
 		}{{"question", p.Question, golden[i].Question}, {"context", p.Context, golden[i].Context}} {
+			if o, ok := override[p.ID][c.name]; ok {
+				c.want = o
+			}
 			total++
 			e, err := tok.Encode(c.text)
 			if err != nil {
@@ -221,16 +230,23 @@ func reportParity(t *testing.T, what string, matched, total int, fails []string)
 }
 
 func testParity(t *testing.T, model string, load func(dir string) (*Tokenizer, error)) {
+	testParityOverride(t, model, load, nil)
+}
+
+// testParityOverride is testParity with some single-sequence goldens replaced; the pairs that
+// hold such a sequence are left out of the window comparison (the live parity suite compares
+// their windows).
+func testParityOverride(t *testing.T, model string, load func(dir string) (*Tokenizer, error), override map[string]map[string]hfSeq) {
 	dir := fixtures.Tokenizers(t, model)
 	tok, err := load(dir)
 	require.NoError(t, err)
 	t.Run("windows", func(t *testing.T) {
-		m, n, fails := pairParity(t, tok, model)
+		m, n, fails := pairParity(t, tok, model, override)
 		reportParity(t, model+" windows", m, n, fails)
 		require.Empty(t, fails)
 	})
 	t.Run("single", func(t *testing.T) {
-		m, n, fails := singleParity(t, tok, model)
+		m, n, fails := singleParity(t, tok, model, override)
 		reportParity(t, model+" single sequences", m, n, fails)
 		require.Empty(t, fails)
 	})
@@ -247,6 +263,30 @@ func legacyDir(t *testing.T, model string, files ...string) string {
 	return dir
 }
 
+// legacySingles is testdata/transformers_legacy_singles.json.gz: for the folders without
+// tokenizer.json, the encodings transformers 5.25 gives to the sequences of pairs.jsonl on which
+// it differs from the goldens (which ../shared's tokenizer.json files produce: they came from
+// transformers 4.x's conversion). tests/parity/reference.py legacy-singles writes it.
+type legacySingles struct {
+	Models map[string]struct {
+		TokenizerConfig map[string]any              `json:"tokenizer_config"`
+		Sequences       map[string]map[string]hfSeq `json:"sequences"`
+	} `json:"models"`
+}
+
+func loadLegacySingles(t *testing.T, model string) (map[string]map[string]hfSeq, map[string]any) {
+	f, err := os.Open("testdata/transformers_legacy_singles.json.gz")
+	require.NoError(t, err)
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	var ls legacySingles
+	require.NoError(t, json.NewDecoder(zr).Decode(&ls))
+	m, ok := ls.Models[model]
+	require.True(t, ok, "no legacy goldens for %s", model)
+	return m.Sequences, m.TokenizerConfig
+}
+
 func TestParityBERT(t *testing.T) { testParity(t, "bert-base-uncased", Load) }
 
 func TestParityRoBERTa(t *testing.T) { testParity(t, "roberta-base", Load) }
@@ -257,18 +297,32 @@ func TestParityBERTVocabTxt(t *testing.T) {
 	})
 }
 
+// TestParityRoBERTaVocabMerges checks the tokenizer built from vocab.json + merges.txt against
+// what transformers 5.25 builds from them: the goldens except on " <mask>" (no lstrip in 5.x).
 func TestParityRoBERTaVocabMerges(t *testing.T) {
-	testParity(t, "roberta-base", func(string) (*Tokenizer, error) {
+	override, _ := loadLegacySingles(t, "roberta-base")
+	require.Equal(t, 2, len(override), "pairs with a 5.x-specific sequence")
+	testParityOverride(t, "roberta-base", func(string) (*Tokenizer, error) {
 		return Load(legacyDir(t, "roberta-base", "vocab.json", "merges.txt"))
-	})
+	}, override)
 }
 
 // TestParityDeBERTa runs the shared pipeline (added tokens, template, windows) over the Unigram
-// encoder of deberta-v3-base, from tokenizer.json and from spm.model.
+// encoder of deberta-v3-base from tokenizer.json.
 func TestParityDeBERTa(t *testing.T) { testParity(t, "deberta-v3-base", Load) }
 
+// TestParityDeBERTaSPM checks the tokenizer built from spm.model (with hub-like
+// tokenizer_config.json) against what transformers 5.25 builds from it: the goldens, except on
+// the 34 sequences where 5.x's pipeline (no left Strip, Strip after the charsmap, [UNK] matched
+// on the original text) gives another encoding.
 func TestParityDeBERTaSPM(t *testing.T) {
-	testParity(t, "deberta-v3-base", func(string) (*Tokenizer, error) {
-		return Load(legacyDir(t, "deberta-v3-base", "spm.model"))
-	})
+	override, cfg := loadLegacySingles(t, "deberta-v3-base")
+	require.Equal(t, 33, len(override), "pairs with a 5.x-specific sequence")
+	testParityOverride(t, "deberta-v3-base", func(string) (*Tokenizer, error) {
+		dir := legacyDir(t, "deberta-v3-base", "spm.model")
+		data, err := json.Marshal(cfg)
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), data, 0o644))
+		return Load(dir)
+	}, override)
 }

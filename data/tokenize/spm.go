@@ -9,8 +9,8 @@ import (
 )
 
 // This file reads a SentencePiece model (spm.model, a serialized sentencepiece.ModelProto) with a
-// minimal protobuf wire-format reader, and converts it the way transformers' DebertaV2Converter
-// does, so that the encoder equals the one built from the converter's tokenizer.json.
+// minimal protobuf wire-format reader, and builds from it the pipeline transformers 5.x builds
+// for a DeBERTa-v2/v3 folder that has no tokenizer.json (see newUnigramFromSPM).
 
 // SentencePiece piece types (ModelProto.SentencePiece.Type).
 const (
@@ -173,15 +173,32 @@ func parseSPM(data []byte) (*spmModel, error) {
 	return m, nil
 }
 
-// newUnigramFromSPM reads a SentencePiece Unigram model and converts it like transformers'
-// DebertaV2Converter: the vocabulary is the (piece, score) list, unk_id from the trainer spec,
-// byte_fallback OFF (the converter does not carry it over, so unknown characters become the unk
-// token, fused), normalisers Strip, the model's precompiled charsmap and Replace(" {2,}", " "),
-// and Metaspace("▁") prepending when the model adds a dummy prefix.
+// spmOptions are the arguments of transformers' DebertaV2Tokenizer (from tokenizer_config.json)
+// that shape the pipeline it builds from spm.model.
+type spmOptions struct {
+	lowercase      bool // do_lower_case (default false): Lowercase before everything else
+	addPrefixSpace bool // add_prefix_space (default true): Metaspace prepends "always", else "first"
+}
+
+// defaultSPMOptions are DebertaV2Tokenizer's defaults.
+var defaultSPMOptions = spmOptions{addPrefixSpace: true}
+
+// newUnigramFromSPM reads a SentencePiece Unigram model and builds the pipeline transformers 5.x
+// builds from it when a folder has spm.model but no tokenizer.json (microsoft/deberta-v3-base on
+// the hub): DebertaV2Tokenizer.__init__ with the vocabulary SentencePieceExtractor reads. The
+// vocabulary is the (piece, score) list with the float32 scores exactly, byte_fallback is OFF
+// (unknown characters become the unk token, fused), the normalisers are [Lowercase,] the model's
+// precompiled charsmap, Strip(right only) and Replace(" {2,}", " "), and Metaspace("▁") splits.
+//
+// This is not what transformers 4.x's DebertaV2Converter wrote into tokenizer.json files
+// (Strip on both sides BEFORE the charsmap, so leading white space, and characters the charsmap
+// turns into spaces, were dropped; ../shared's deberta-v3-base tokenizer.json is such a file):
+// on random text the two differ in about a third of the pairs. A tokenizer.json is loaded as it
+// is written; only the spm.model path follows today's transformers.
 //
 // The returned encoder does not match any added token by itself: the pipeline gets the added
-// tokens the converter declares from its addedTokens method.
-func newUnigramFromSPM(path string) (sequenceEncoder, error) {
+// tokens transformers declares from its addedTokens method.
+func newUnigramFromSPM(path string, opt spmOptions) (sequenceEncoder, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("sentencepiece model: %w", err)
@@ -190,7 +207,7 @@ func newUnigramFromSPM(path string) (sequenceEncoder, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	enc, err := sp.unigramEncoder()
+	enc, err := sp.unigramEncoder(opt)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -198,54 +215,78 @@ func newUnigramFromSPM(path string) (sequenceEncoder, error) {
 	return enc, nil
 }
 
-func (sp *spmModel) unigramEncoder() (*unigramEncoder, error) {
+func (sp *spmModel) unigramEncoder(opt spmOptions) (*unigramEncoder, error) {
 	if sp.modelType != 1 {
 		return nil, fmt.Errorf("sentencepiece model type %d is not Unigram (1)", sp.modelType)
 	}
+	if len(sp.charsmap) == 0 {
+		// transformers then normalises with Replace(\s{2,}|[\n\r\t]), NFC and Strip, which
+		// spanqa does not implement; every DeBERTa-v2/v3 model has a charsmap (nmt_nfkc).
+		return nil, errors.New("sentencepiece model has no precompiled charsmap (transformers would use NFC instead; not supported)")
+	}
 	pieces := make([]string, len(sp.pieces))
 	scores := make([]float64, len(sp.pieces))
+	unk := sp.unkID
+	unkFound := false
 	for i, p := range sp.pieces {
 		pieces[i] = p.piece
 		scores[i] = float64(p.score)
+		// DebertaV2Tokenizer: unk_id = vocab.index(("[UNK]", 0.0)) when that entry exists.
+		if !unkFound && p.piece == "[UNK]" && p.score == 0 {
+			unk, unkFound = i, true
+		}
 	}
-	model, err := newUnigramModel(pieces, scores, sp.unkID, false)
+	model, err := newUnigramModel(pieces, scores, unk, false)
 	if err != nil {
 		return nil, err
 	}
-	norm := []ugNormStep{ugStrip{left: true, right: true}}
-	if len(sp.charsmap) > 0 {
-		cm, err := parsePrecompiledCharsmap(sp.charsmap)
-		if err != nil {
-			return nil, err
-		}
-		norm = append(norm, ugPrecompiled{cm})
+	var norm []ugNormStep
+	if opt.lowercase {
+		norm = append(norm, ugLowercase{})
 	}
-	norm = append(norm, ugSpaceRuns{})
+	cm, err := parsePrecompiledCharsmap(sp.charsmap)
+	if err != nil {
+		return nil, err
+	}
+	norm = append(norm, ugPrecompiled{cm}, ugStrip{left: false, right: true}, ugSpaceRuns{})
 	meta := &ugMetaspace{replacement: '▁', repl: "▁", replBytes: []byte("▁"), prepend: ugPrependAlways, split: true}
-	if !sp.addDummyPrefix {
-		meta.prepend = ugPrependNever
+	if !opt.addPrefixSpace {
+		meta.prepend = ugPrependFirst
 	}
 	return newUnigramEncoder(model, norm, meta), nil
 }
 
-// spmAddedTokens lists the added tokens of the tokenizer.json that DebertaV2TokenizerFast builds
-// from spm.model: the control pieces (normalized=false), the unknown piece (normalized=true: it is
-// matched on normalised text, see encodeSplitting) and "[MASK]" appended after the
-// vocabulary when the model lacks it.
+// spmSpecialTokens are DebertaV2Tokenizer's special tokens in transformers' attribute order
+// (bos, eos, unk, sep, pad, cls, mask).
+var spmSpecialTokens = []string{"[CLS]", "[SEP]", "[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]"}
+
+// spmAddedTokens lists the added tokens of the tokenizer transformers 5.x builds from spm.model:
+// the control pieces, then the special tokens not among them (at their vocabulary id, or appended
+// after the vocabulary when the model lacks them, as "[MASK]" in DeBERTa-v3). Every one is
+// matched on the original text (normalized=false), [UNK] included.
 func (sp *spmModel) spmAddedTokens() []AddedToken {
 	var out []AddedToken
-	hasMask := false
+	have := map[string]bool{}
+	ids := map[string]int64{} // the last id of each piece, as the Unigram model keeps it
 	for i, p := range sp.pieces {
-		switch p.typ {
-		case spmControl:
+		ids[p.piece] = int64(i)
+		if p.typ == spmControl {
 			out = append(out, AddedToken{Content: p.piece, ID: int64(i), Special: true})
-		case spmUnknown:
-			out = append(out, AddedToken{Content: p.piece, ID: int64(i), Normalized: true, Special: true})
+			have[p.piece] = true
 		}
-		hasMask = hasMask || p.piece == "[MASK]"
 	}
-	if !hasMask {
-		out = append(out, AddedToken{Content: "[MASK]", ID: int64(len(sp.pieces)), Special: true})
+	next := int64(len(sp.pieces))
+	for _, s := range spmSpecialTokens {
+		if have[s] {
+			continue
+		}
+		have[s] = true
+		id, ok := ids[s]
+		if !ok {
+			id = next
+			next++
+		}
+		out = append(out, AddedToken{Content: s, ID: id, Special: true})
 	}
 	return out
 }

@@ -68,18 +68,19 @@ func TestParseSPMTiny(t *testing.T) {
 	assert.True(t, sp.addDummyPrefix)
 	assert.True(t, sp.removeExtraSpaces) // proto2 default
 	assert.Equal(t, "identity", sp.normalizerName)
+	// transformers 5.x: the control pieces, then the special tokens DebertaV2Tokenizer declares,
+	// at their ids or appended; none normalized.
 	assert.Equal(t, []AddedToken{
-		{Content: "<unk>", ID: 0, Normalized: true, Special: true},
 		{Content: "[CLS]", ID: 1, Special: true},
-		{Content: "[MASK]", ID: 5, Special: true},
+		{Content: "[SEP]", ID: 5, Special: true},
+		{Content: "[UNK]", ID: 6, Special: true},
+		{Content: "[PAD]", ID: 7, Special: true},
+		{Content: "[MASK]", ID: 8, Special: true},
 	}, sp.spmAddedTokens())
 
-	// Without a charsmap the encoder strips, squeezes spaces and applies Metaspace.
-	enc, err := sp.unigramEncoder()
-	require.NoError(t, err)
-	ps, err := enc.encode("  ab  c ")
-	require.NoError(t, err)
-	assert.Equal(t, []piece{{ID: 2, Text: "▁ab", Start: 2, End: 4}, {ID: 0, Text: "▁", Start: 5, End: 6}, {ID: 3, Text: "c", Start: 6, End: 7}}, ps)
+	// Without a charsmap transformers normalises with NFC, which spanqa does not implement.
+	_, err = sp.unigramEncoder(defaultSPMOptions)
+	assert.ErrorContains(t, err, "charsmap")
 }
 
 func TestParseSPMErrors(t *testing.T) {
@@ -96,30 +97,40 @@ func TestParseSPMErrors(t *testing.T) {
 	}
 	sp, err := parseSPM(tinySPM([]spmPiece{{piece: "<unk>", typ: spmUnknown}}, 2))
 	require.NoError(t, err)
-	_, err = sp.unigramEncoder()
+	_, err = sp.unigramEncoder(defaultSPMOptions)
 	assert.ErrorContains(t, err, "not Unigram")
 
-	_, err = newUnigramFromSPM(filepath.Join(t.TempDir(), "missing.model"))
+	_, err = newUnigramFromSPM(filepath.Join(t.TempDir(), "missing.model"), defaultSPMOptions)
 	assert.Error(t, err)
 	bad := filepath.Join(t.TempDir(), "bad.model")
 	require.NoError(t, os.WriteFile(bad, []byte{0x0a, 0x05, 0x01}, 0o644))
-	_, err = newUnigramFromSPM(bad)
+	_, err = newUnigramFromSPM(bad, defaultSPMOptions)
 	assert.ErrorContains(t, err, "bad.model")
 }
 
-// TestSPMMatchesTokenizerJSON checks that the conversion from spm.model gives the model the
-// converter wrote into tokenizer.json: same pieces, scores, unk and normaliser data.
+// TestSPMMatchesTokenizerJSON checks that the model converted from spm.model is the one the
+// converter wrote into tokenizer.json (same pieces, unk, charsmap; the scores are the float32
+// values exactly, where tokenizers' reading of the JSON text may be 1 ULP off), and that the
+// pipeline around it is transformers 5.x's: [Precompiled, Strip(right), Replace(" {2,}")] and
+// Metaspace, where the 4.x converter wrote [Strip(both), Precompiled, Replace].
 func TestSPMMatchesTokenizerJSON(t *testing.T) {
 	fromJSON, fromSPM := loadDebertaEncoders(t)
 	require.Equal(t, fromJSON.model.pieces, fromSPM.model.pieces)
-	require.Equal(t, fromJSON.model.scores, fromSPM.model.scores)
+	require.Len(t, fromSPM.model.scores, len(fromJSON.model.scores))
+	for i, s := range fromSPM.model.scores {
+		j := fromJSON.model.scores[i]
+		require.Equal(t, float64(float32(s)), s, "piece %d: not a float32 score", i)
+		require.True(t, s == j || math.Nextafter(s, j) == j, "piece %d: spm %v, tokenizer.json %v", i, s, j)
+	}
 	assert.Equal(t, fromJSON.model.unkID, fromSPM.model.unkID)
 	assert.Equal(t, fromJSON.model.unkScore, fromSPM.model.unkScore)
 	assert.False(t, fromSPM.model.byteFallback)
 	assert.Equal(t, *fromJSON.meta, *fromSPM.meta)
-	require.Len(t, fromSPM.norm, len(fromJSON.norm))
-	assert.Equal(t, fromJSON.norm[0], fromSPM.norm[0])
-	assert.Equal(t, fromJSON.norm[1].(ugPrecompiled).cm.units, fromSPM.norm[1].(ugPrecompiled).cm.units)
+	require.Len(t, fromSPM.norm, 3)
+	require.Len(t, fromJSON.norm, 3)
+	assert.Equal(t, ugStrip{left: true, right: true}, fromJSON.norm[0])
+	assert.Equal(t, fromJSON.norm[1].(ugPrecompiled).cm.units, fromSPM.norm[0].(ugPrecompiled).cm.units)
+	assert.Equal(t, ugStrip{left: false, right: true}, fromSPM.norm[1])
 	assert.Equal(t, fromJSON.norm[2], fromSPM.norm[2])
 
 	data, err := os.ReadFile(filepath.Join(fixtures.Tokenizers(t, "deberta-v3-base"), "spm.model"))
@@ -132,7 +143,28 @@ func TestSPMMatchesTokenizerJSON(t *testing.T) {
 		{Content: "[PAD]", ID: 0, Special: true},
 		{Content: "[CLS]", ID: 1, Special: true},
 		{Content: "[SEP]", ID: 2, Special: true},
-		{Content: "[UNK]", ID: 3, Normalized: true, Special: true},
+		{Content: "[UNK]", ID: 3, Special: true},
 		{Content: "[MASK]", ID: 128000, Special: true},
 	}, sp.spmAddedTokens())
+}
+
+// TestSPMOptions checks the tokenizer_config.json options of the spm.model path.
+func TestSPMOptions(t *testing.T) {
+	write := func(cfg string) string {
+		dir := legacyDir(t, "deberta-v3-base", "spm.model")
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(cfg), 0o644))
+		return dir
+	}
+	tok, err := Load(write(`{"do_lower_case": true}`))
+	require.NoError(t, err)
+	lower, err := tok.Encode("Hello WORLD")
+	require.NoError(t, err)
+	tok, err = Load(write(`{}`))
+	require.NoError(t, err)
+	plain, err := tok.Encode("hello world")
+	require.NoError(t, err)
+	assert.Equal(t, plain.IDs, lower.IDs)
+
+	_, err = Load(write(`{"split_by_punct": true}`))
+	assert.ErrorContains(t, err, "split_by_punct")
 }

@@ -9,7 +9,6 @@ import (
 	"math"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"unicode"
@@ -680,7 +679,8 @@ func newUnigramFromJSON(model, normalizer, preTokenizer json.RawMessage) (sequen
 		} else if err := json.Unmarshal(raw, &pieces[i]); err != nil {
 			return nil, fmt.Errorf("unigram model: vocab entry %d piece: %w", i, err)
 		}
-		s, err := strconv.ParseFloat(string(bytes.TrimSpace(e[1])), 64)
+		// serde_json's value, not the correctly rounded one: see parseSerdeFloat.
+		s, err := parseSerdeFloat(string(bytes.TrimSpace(e[1])))
 		if err != nil {
 			return nil, fmt.Errorf("unigram model: vocab entry %d score: %w", i, err)
 		}

@@ -46,7 +46,7 @@ func loadDebertaEncoders(t testing.TB) (fromJSON, fromSPM *unigramEncoder) {
 			debertaEncoders.err = err
 			return
 		}
-		s, err := newUnigramFromSPM(filepath.Join(dir, "spm.model"))
+		s, err := newUnigramFromSPM(filepath.Join(dir, "spm.model"), defaultSPMOptions)
 		if err != nil {
 			debertaEncoders.err = err
 			return
@@ -166,14 +166,15 @@ func diffPieces(ps []piece, g goldenSeq) string {
 }
 
 // TestUnigramGoldenSingle checks every single-sequence golden of deberta-v3-base (ids, token
-// strings and byte offsets), for the encoder built from tokenizer.json and from spm.model.
+// strings and byte offsets) for the encoder built from tokenizer.json. (The one built from
+// spm.model follows transformers 5.x, whose pipeline differs: TestParityDeBERTaSPM.)
 func TestUnigramGoldenSingle(t *testing.T) {
-	fromJSON, fromSPM := loadDebertaEncoders(t)
+	fromJSON, _ := loadDebertaEncoders(t)
 	dir := fixtures.Tokenizers(t, "deberta-v3-base")
 	pairs := readJSONL[qaPair](t, filepath.Join(dir, "..", "pairs.jsonl"))
 	golden := readJSONL[goldenSingle](t, filepath.Join(dir, "golden_single.jsonl"))
 	require.Len(t, golden, len(pairs))
-	for name, enc := range map[string]*unigramEncoder{"tokenizer.json": fromJSON, "spm.model": fromSPM} {
+	for name, enc := range map[string]*unigramEncoder{"tokenizer.json": fromJSON} {
 		ok, total := 0, 0
 		for i, p := range pairs {
 			g := golden[i]
@@ -220,9 +221,9 @@ func TestUnigramOffsetRules(t *testing.T) {
 	}
 }
 
-// FuzzUnigramEncode checks that arbitrary text never panics, that offsets stay within the
-// segment with start <= end and non-decreasing starts, and that the encoders built from
-// tokenizer.json and from spm.model agree.
+// FuzzUnigramEncode checks that arbitrary text never panics and that offsets stay within the
+// segment with start <= end and non-decreasing starts, for the encoders built from
+// tokenizer.json and from spm.model. (The two differ by design: TestSPMMatchesTokenizerJSON.)
 func FuzzUnigramEncode(f *testing.F) {
 	for _, s := range []string{"", "hello world", "  x  ", "e\u0301\r\n\u200d👩‍👩‍👧", "\x07™\x1eg", "ﾊﾟ한\u1100\u1161",
 		"a [UNK] b", "[UNK][CLS]", "\xff\xfe", "▁▁ ▁", "\u3000\u00a0x\u2028"} {
@@ -231,26 +232,21 @@ func FuzzUnigramEncode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		fromJSON, fromSPM := loadDebertaEncoders(t)
 		matchUnk := func(n string) []addedMatch { return findLiterals(n, map[string]int64{"[UNK]": 3}) }
-		ps, err := fromJSON.encodeSplitting(s, matchUnk)
-		if err != nil {
-			t.Fatalf("encode(%q): %v", s, err)
-		}
-		last := 0
-		for i, p := range ps {
-			if p.Start < 0 || p.End > len(s) || p.Start > p.End || p.Start < last {
-				t.Fatalf("encode(%q): piece %d %q has offsets [%d,%d) after start %d", s, i, p.Text, p.Start, p.End, last)
+		for name, enc := range map[string]*unigramEncoder{"tokenizer.json": fromJSON, "spm.model": fromSPM} {
+			ps, err := enc.encodeSplitting(s, matchUnk)
+			if err != nil {
+				t.Fatalf("%s: encode(%q): %v", name, s, err)
 			}
-			if !utf8.ValidString(p.Text) || p.Text == "" {
-				t.Fatalf("encode(%q): piece %d has text %q", s, i, p.Text)
+			last := 0
+			for i, p := range ps {
+				if p.Start < 0 || p.End > len(s) || p.Start > p.End || p.Start < last {
+					t.Fatalf("%s: encode(%q): piece %d %q has offsets [%d,%d) after start %d", name, s, i, p.Text, p.Start, p.End, last)
+				}
+				if !utf8.ValidString(p.Text) || p.Text == "" {
+					t.Fatalf("%s: encode(%q): piece %d has text %q", name, s, i, p.Text)
+				}
+				last = p.Start
 			}
-			last = p.Start
-		}
-		ps2, err := fromSPM.encodeSplitting(s, matchUnk)
-		if err != nil {
-			t.Fatalf("spm encode(%q): %v", s, err)
-		}
-		if d := cmpPieces(ps, ps2); d != "" {
-			t.Fatalf("encode(%q): tokenizer.json and spm.model differ: %s", s, d)
 		}
 	})
 }

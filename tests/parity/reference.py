@@ -16,6 +16,7 @@ import copy
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import warnings
@@ -348,15 +349,17 @@ def cmd_logits(a):
 
 
 # ---------------------------------------------------------------------------------------------
-# Tokenizers: the tokenizer.json files in ../shared against what transformers builds from the
-# original vocabulary files, and the encodings the tokenizers package gives on ../shared's pairs
-# plus random strings.
+# Tokenizers: the encodings the tokenizers package gives with the tokenizer.json files in ../shared,
+# and the ones transformers gives for a model folder that has only the original vocabulary files
+# (as microsoft/deberta-v3-base on the hub has only spm.model), on ../shared's pairs plus random
+# strings.
 
 TOKENIZERS = {
-    # name: (transformers class, original files transformers converts)
-    "bert-base-uncased": ("BertTokenizer", ["vocab.txt"]),
-    "roberta-base": ("RobertaTokenizer", ["vocab.json", "merges.txt"]),
-    "deberta-v3-base": ("DebertaV2Tokenizer", ["spm.model"]),
+    # name: (config.json, tokenizer_config.json or None, the original files transformers reads)
+    "bert-base-uncased": ({"model_type": "bert"}, {"do_lower_case": True}, ["vocab.txt"]),
+    "roberta-base": ({"model_type": "roberta"}, None, ["vocab.json", "merges.txt"]),
+    # microsoft/deberta-v3-base's tokenizer_config.json on the hub.
+    "deberta-v3-base": ({"model_type": "deberta-v2"}, {"do_lower_case": False, "vocab_type": "spm"}, ["spm.model"]),
 }
 
 # Character pools for random strings: scripts, accents and combining marks, emoji (with joiners
@@ -422,24 +425,37 @@ def encode_windows(tok, pairs, max_length, stride):
     return out
 
 
+def files_folder(src, dst, name):
+    """A model folder as the hub has it without tokenizer.json: config.json, tokenizer_config.json
+    where the hub has one, and the original vocabulary files."""
+    config, tok_config, files = TOKENIZERS[name]
+    os.makedirs(dst, exist_ok=True)
+    for f in files:
+        shutil.copyfile(os.path.join(src, f), os.path.join(dst, f))
+    with open(os.path.join(dst, "config.json"), "w") as f:
+        json.dump(config, f)
+    if tok_config is not None:
+        with open(os.path.join(dst, "tokenizer_config.json"), "w") as f:
+            json.dump(tok_config, f)
+
+
 def cmd_tokenizers(a):
     import tokenizers
+    from transformers import AutoTokenizer
 
     out = a.out
     os.makedirs(out, exist_ok=True)
     pairs_path = os.path.join(a.shared, "pairs.jsonl")
     shared_pairs = [json.loads(line) for line in open(pairs_path, encoding="utf-8")]
-    for name, (cls_name, files) in TOKENIZERS.items():
+    for name in TOKENIZERS:
         src = os.path.join(a.shared, name)
         shared = tokenizers.Tokenizer.from_file(os.path.join(src, "tokenizer.json"))
-        # What transformers builds from the original files (its converters: DebertaV2Converter from
-        # spm.model, RobertaConverter from vocab.json + merges.txt, BertConverter from vocab.txt).
-        with tempfile.TemporaryDirectory() as tmp:
-            for f in files:
-                with open(os.path.join(src, f), "rb") as r, open(os.path.join(tmp, f), "wb") as w:
-                    w.write(r.read())
-            converted = getattr(transformers, cls_name).from_pretrained(tmp).backend_tokenizer
-        diff = structure_diff(json.loads(converted.to_str()), json.load(open(os.path.join(src, "tokenizer.json"), encoding="utf-8")))
+        # What a transformers user gets for a folder without tokenizer.json; the Go test loads the
+        # same folder.
+        folder = os.path.join(out, name + "-files")
+        files_folder(src, folder, name)
+        from_files = AutoTokenizer.from_pretrained(folder)
+        diff = structure_diff(json.loads(from_files.backend_tokenizer.to_str()), json.load(open(os.path.join(src, "tokenizer.json"), encoding="utf-8")))
         rng = random.Random(f"tokenizer/{name}")
         pairs = [(p["question"], p["context"]) for p in shared_pairs]
         for _ in range(a.strings // 2):
@@ -448,23 +464,66 @@ def cmd_tokenizers(a):
         for _ in range(200):
             pairs.append((random_string(rng, 8), "a " * rng.randint(a.max_length - 12, a.max_length + 4)))
         got = encode_windows(shared, pairs, a.max_length, a.stride)
-        conv = encode_windows(converted, pairs, a.max_length, a.stride)
+        conv = encode_windows(from_files.backend_tokenizer, pairs, a.max_length, a.stride)
         mismatch = [i for i in range(len(pairs)) if got[i] != conv[i]]
         with open(os.path.join(out, name + ".jsonl"), "w", encoding="utf-8") as f:
-            for (q, c), g in zip(pairs, got):
+            for i, ((q, c), g) in enumerate(zip(pairs, got)):
                 g["question"], g["context"] = q, c
+                if got[i] != conv[i]:
+                    # Only where the two differ, to keep the file (and the Go side) small.
+                    g["files"] = conv[i]
                 f.write(json.dumps(g, ensure_ascii=False, separators=(",", ":")) + "\n")
         meta = {
             "max_length": a.max_length, "stride": a.stride, "pairs": len(pairs), "strings": 2 * len(pairs),
-            "shared_pairs": len(shared_pairs), "converted_differs_in": diff,
-            "converted_encoding_mismatches": len(mismatch),
-            "converted_mismatch_examples": [{"question": pairs[i][0], "context": pairs[i][1], "shared": got[i], "converted": conv[i]} for i in mismatch[:3]],
+            "shared_pairs": len(shared_pairs), "files_folder": name + "-files", "files_class": type(from_files).__name__,
+            "files_differs_in": diff, "files_encoding_mismatches": len(mismatch),
+            "files_mismatch_shared_pairs": sum(1 for i in mismatch if i < len(shared_pairs)),
+            "files_mismatch_examples": [{"question": pairs[i][0], "context": pairs[i][1], "shared": got[i], "files": conv[i]} for i in mismatch[:3]],
             "tokenizers": tokenizers.__version__, "transformers": transformers.__version__,
         }
         with open(os.path.join(out, name + ".json"), "w", encoding="utf-8") as f:
             json.dump(meta, f, indent=1, ensure_ascii=False)
-        print(f"reference: {name}: {len(pairs)} pairs; transformers' conversion differs in {diff or 'nothing'}, "
-              f"encodes {len(mismatch)} pairs differently")
+        print(f"reference: {name}: {len(pairs)} pairs; transformers {transformers.__version__} from the vocabulary files "
+              f"({type(from_files).__name__}) differs from ../shared's tokenizer.json in {diff or 'nothing'} and encodes "
+              f"{len(mismatch)} pairs differently")
+
+
+def cmd_legacy_singles(a):
+    """data/tokenize/testdata/transformers_legacy_singles.json.gz: for the folders without
+    tokenizer.json, the single-sequence encodings transformers gives where they differ from
+    ../shared's golden_single.jsonl (the unit tests of data/tokenize use them offline)."""
+    import gzip
+
+    import tokenizers
+    from transformers import AutoTokenizer
+
+    pairs = [json.loads(line) for line in open(os.path.join(a.shared, "pairs.jsonl"), encoding="utf-8")]
+    doc = {"generator": f"transformers {transformers.__version__} (tokenizers {tokenizers.__version__}): "
+           "AutoTokenizer.from_pretrained(a folder with config.json and only the files below)"
+           ".backend_tokenizer.encode(text, add_special_tokens=False), for the sequences of pairs.jsonl "
+           "whose encoding differs from golden_single.jsonl (tests/parity/reference.py legacy-singles)", "models": {}}
+    for name in ("deberta-v3-base", "roberta-base"):
+        config, tok_config, files = TOKENIZERS[name]
+        gold = [json.loads(line) for line in open(os.path.join(a.shared, name, "golden_single.jsonl"), encoding="utf-8")]
+        with tempfile.TemporaryDirectory() as tmp:
+            files_folder(os.path.join(a.shared, name), tmp, name)
+            bt = AutoTokenizer.from_pretrained(tmp).backend_tokenizer
+        bt.no_truncation()
+        bt.no_padding()
+        seqs = {}
+        for p, g in zip(pairs, gold):
+            for which in ("question", "context"):
+                text = p[which]
+                e = bt.encode(text, add_special_tokens=False)
+                offs = [list(o) for o in e.offsets]
+                if e.ids != g[which]["ids"] or offs != g[which]["offsets"] or e.tokens != g[which]["tokens"]:
+                    b = lambda i: len(text[:i].encode("utf-8"))  # noqa: E731
+                    seqs.setdefault(p["id"], {})[which] = {
+                        "ids": e.ids, "tokens": e.tokens, "offsets": offs, "byte_offsets": [[b(s), b(t)] for s, t in offs]}
+        doc["models"][name] = {"files": files, "config": config, "tokenizer_config": tok_config, "sequences": seqs}
+        print(f"{name}: {sum(len(v) for v in seqs.values())} sequences differ from the goldens")
+    with gzip.open(a.out, "wt", encoding="utf-8", compresslevel=9) as f:
+        json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
 
 
 def main():
@@ -483,6 +542,10 @@ def main():
     tk.add_argument("--max-length", type=int, default=160)
     tk.add_argument("--stride", type=int, default=32)
     tk.set_defaults(fn=cmd_tokenizers)
+    ls = sub.add_parser("legacy-singles")
+    ls.add_argument("out")
+    ls.add_argument("--shared", required=True)
+    ls.set_defaults(fn=cmd_legacy_singles)
     lg = sub.add_parser("logits")
     lg.add_argument("dirs", nargs="+")
     lg.set_defaults(fn=cmd_logits)
