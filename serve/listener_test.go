@@ -9,10 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/spanqa/spanqa/internal/fuzzcorpus"
 	"github.com/spanqa/spanqa/torch"
 )
 
@@ -31,18 +29,7 @@ type memSnapshot struct {
 }
 
 func snapshot() memSnapshot {
-	// Collect until the GC cleanups of tensors dropped earlier have run, so that the live count
-	// moves only by what happened in between.
-	live := int64(-1)
-	for range 100 {
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
-		n := torch.LiveTensors()
-		if n == live {
-			break
-		}
-		live = n
-	}
+	live := torch.SettledLiveTensors()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	return memSnapshot{goroutines: runtime.NumGoroutine(), heap: ms.HeapInuse, live: live}
@@ -207,27 +194,6 @@ func TestServerSlowClientsAndIdleConnections(t *testing.T) {
 		before.goroutines, after.goroutines, before.heap>>10, after.heap>>10)
 }
 
-// readCorpus returns the inputs of a fuzz seed corpus folder.
-func readCorpus(t *testing.T, dir string) [][]byte {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	var out [][]byte
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		lines := strings.SplitN(string(data), "\n", 3)
-		require.Equal(t, "go test fuzz v1", lines[0], f)
-		q, ok := strings.CutPrefix(strings.TrimSuffix(lines[1], ")"), "[]byte(")
-		require.True(t, ok, f)
-		v, err := strconv.Unquote(q)
-		require.NoError(t, err, f)
-		out = append(out, []byte(v))
-	}
-	return out
-}
-
 // TestServerBadInputMemoryFlat hammers the answer handler with the fuzz corpus and thousands of
 // random corruptions of it: every reply keeps FuzzServeAnswer's invariants, and tensors,
 // goroutines and the heap stay where they were after a warm-up round.
@@ -235,7 +201,7 @@ func TestServerBadInputMemoryFlat(t *testing.T) {
 	m := loadTestModel(t, "bert", Options{MaxLength: 64, Stride: 16})
 	s := NewServer(m, ServerConfig{Limits: fuzzLimits, Timeout: time.Minute})
 	defer s.Close()
-	corpus := readCorpus(t, "testdata/fuzz/FuzzServeAnswer")
+	corpus := fuzzcorpus.Read(t, "testdata/fuzz/FuzzServeAnswer")
 	rng := rand.New(rand.NewPCG(1, 2))
 	mutate := func(b []byte) []byte {
 		b = bytes.Clone(b)

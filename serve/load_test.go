@@ -70,7 +70,7 @@ func runLoad(t *testing.T, m *Model, n, c, warmup int) loadStats {
 	require.NoError(t, warm.shutdown(t))
 	warm.Close()
 
-	rss, goroutines, tensors := settledRSS(t), settledGoroutines(), settledTensors()
+	rss, goroutines, tensors := settledRSS(t), settledGoroutines(), torch.SettledLiveTensors()
 
 	ts := startServer(t, m, cfg)
 	stats := send(t, ts, n, c, want)
@@ -82,7 +82,7 @@ func runLoad(t *testing.T, m *Model, n, c, warmup int) loadStats {
 	require.NoError(t, ts.shutdown(t))
 	ts.Close()
 
-	require.Equal(t, tensors, settledTensors(), "live tensors after the load")
+	require.Equal(t, tensors, torch.SettledLiveTensors(), "live tensors after the load")
 	waitFor(t, 10*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines })
 	after := settledRSS(t)
 	t.Logf("RSS %.1f MiB before, %.1f MiB after; %d goroutines before, %d after; %d live tensors", float64(rss)/(1<<20), float64(after)/(1<<20), goroutines, runtime.NumGoroutine(), tensors)
@@ -172,22 +172,6 @@ func settledRSS(t *testing.T) int {
 	runtime.GC()
 	debug.FreeOSMemory()
 	return residentBytes(t)
-}
-
-// settledTensors is the number of live tensors once garbage collection has run the cleanups of
-// unreachable ones (loading and saving models leave a few to the GC's safety net).
-func settledTensors() int64 {
-	n := int64(-1)
-	for range 50 {
-		runtime.GC()
-		time.Sleep(20 * time.Millisecond)
-		m := torch.LiveTensors()
-		if m == n {
-			break
-		}
-		n = m
-	}
-	return n
 }
 
 // settledGoroutines is the number of goroutines once it has stopped changing for 100 ms (the

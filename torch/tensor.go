@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -178,6 +179,23 @@ func (t *Tensor) Scope() *Scope {
 
 // LiveTensors is the number of tensor handles alive in the C layer (created and not freed).
 func LiveTensors() int64 { return int64(C.spq_live_tensors()) }
+
+// SettledLiveTensors is LiveTensors once garbage collection has run the cleanups of tensors
+// that are no longer reachable (the GC's safety net for handles nobody freed), so that two
+// counts differ only by what happened between them: what leak tests compare.
+func SettledLiveTensors() int64 {
+	prev := int64(-1)
+	for range 100 {
+		runtime.GC()
+		time.Sleep(5 * time.Millisecond)
+		n := LiveTensors()
+		if n == prev {
+			return n
+		}
+		prev = n
+	}
+	return prev
+}
 
 // Dim is the number of dimensions.
 func (t *Tensor) Dim() int { return int(C.spq_dim(t.handle())) }

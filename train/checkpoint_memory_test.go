@@ -3,12 +3,10 @@ package train
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -50,7 +48,7 @@ func TestCheckpointMemoryIsFlat(t *testing.T) {
 	sched := Schedule{Kind: "linear", TotalSteps: 10}
 	st := &TrainerState{}
 
-	live0 := settledLiveTensors()
+	live0 := torch.SettledLiveTensors()
 	var rss []int64
 	for i := 1; i <= 3; i++ {
 		st.GlobalStep = int64(i)
@@ -72,22 +70,6 @@ func TestCheckpointMemoryIsFlat(t *testing.T) {
 	require.Len(t, cks, 1)
 	_, err = os.Stat(filepath.Join(cks[0], "optimizer.safetensors"))
 	require.NoError(t, err)
-}
-
-// settledLiveTensors collects garbage until the GC cleanups of tensors dropped earlier (by
-// other tests) have run, so that a count taken later changes only by what the test does.
-func settledLiveTensors() int64 {
-	prev := int64(-1)
-	for range 100 {
-		runtime.GC()
-		time.Sleep(5 * time.Millisecond)
-		n := torch.LiveTensors()
-		if n == prev {
-			return n
-		}
-		prev = n
-	}
-	return prev
 }
 
 func mib(v []int64) []int64 {
@@ -136,7 +118,7 @@ func TestOptimizerStateFreesConversions(t *testing.T) {
 			m.Copy_(half)
 		}
 	})
-	live := settledLiveTensors()
+	live := torch.SettledLiveTensors()
 	st, err := opt.State()
 	require.NoError(t, err)
 	require.Equal(t, live, torch.LiveTensors(), "State left converted tensors behind")

@@ -5,36 +5,13 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
-)
 
-// readCorpus returns the inputs of a fuzz seed corpus folder.
-func readCorpus(t *testing.T, dir string) [][]byte {
-	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	var out [][]byte
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		require.NoError(t, err)
-		lines := strings.SplitN(string(data), "\n", 3)
-		require.Equal(t, "go test fuzz v1", lines[0], f)
-		q, ok := strings.CutPrefix(strings.TrimSuffix(lines[1], ")"), "[]byte(")
-		require.True(t, ok, f)
-		v, err := strconv.Unquote(q)
-		require.NoError(t, err, f)
-		out = append(out, []byte(v))
-	}
-	return out
-}
+	"github.com/spanqa/spanqa/internal/fuzzcorpus"
+)
 
 func heapAndGoroutines() (uint64, int) {
 	runtime.GC()
@@ -49,8 +26,8 @@ func heapAndGoroutines() (uint64, int) {
 // goroutines and the heap stay where they were, also for readers dropped after their error
 // without Close.
 func TestReadersMemoryFlat(t *testing.T) {
-	jsonIn := readCorpus(t, "testdata/fuzz/FuzzJSONReader")
-	pq := append(readCorpus(t, "testdata/fuzz/FuzzParquetReader"), seedParquetFiles(t)...)
+	jsonIn := fuzzcorpus.Read(t, "testdata/fuzz/FuzzJSONReader")
+	pq := append(fuzzcorpus.Read(t, "testdata/fuzz/FuzzParquetReader"), seedParquetFiles(t)...)
 	rng := rand.New(rand.NewPCG(3, 4))
 	mutate := func(b []byte) []byte {
 		b = bytes.Clone(b)
