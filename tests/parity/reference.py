@@ -4,19 +4,32 @@ Subcommands:
   models OUT --seeds N     for each architecture and seed: a random small configuration, a model
                            built by transformers and saved by it (safetensors, .bin or sharded), and
                            what transformers computes on random padded batches (eval logits, train
-                           loss, every gradient, float64 gradient norms, a 6-step Trainer AdamW run)
+                           loss, every gradient, float64 gradient norms, a 6-step Trainer AdamW run);
+                           with --relative, BERT/RoBERTa with relative_key(_query) positions (needs
+                           transformers 4.57.6: run with the hf457 packages first on PYTHONPATH)
   logits DIR...            loads each DIR (a model spanqa saved) with from_pretrained and writes
-                           DIR/hf_logits.safetensors for the inputs in DIR/inputs.safetensors
+                           DIR/hf_logits.safetensors (--output) for the inputs in DIR/inputs.safetensors
+  tokenizers OUT           encodings of ../shared's pairs and 100k random strings by the tokenizers
+                           package (tokenizer.json) and by transformers (a folder with only the
+                           original vocabulary files)
+  qa OUT                   random SQuAD-like data; run_qa.py's features (train/eval, padded or not),
+                           utils_qa.py's post-processing of random logits, and SQuAD v1.1/v2.0 scores
+                           of random predictions
+  squad-v2-metrics DIR     the v2.0 scores of `qa` by transformers 4.57.6's squad_metrics (hf457)
+  legacy-singles OUT       data/tokenize/testdata/transformers_legacy_singles.json.gz
 
 Only the test reads what this writes; nothing here is on the product's path.
 """
 
 import argparse
+import collections
 import copy
 import json
 import os
 import random
+import re
 import shutil
+import string
 import sys
 import tempfile
 import warnings
@@ -31,7 +44,8 @@ import transformers  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModelForQuestionAnswering, Trainer, TrainingArguments  # noqa: E402
 
-transformers.logging.set_verbosity_error()
+if os.environ["TRANSFORMERS_VERBOSITY"] == "error":  # the test asks for warnings where it reads them
+    transformers.logging.set_verbosity_error()
 try:
     transformers.utils.logging.disable_progress_bar()
 except AttributeError:
@@ -50,8 +64,9 @@ def heads_and_hidden(rng):
             return heads, hidden
 
 
-def draw_config(arch, rng, max_len):
-    """A random small configuration in the space HF's config files allow for arch."""
+def draw_config(arch, rng, max_len, relative=False):
+    """A random small configuration in the space HF's config files allow for arch; relative
+    (BERT/RoBERTa) draws one of the learned relative position types transformers 4.x had."""
     heads, hidden = heads_and_hidden(rng)
     c = dict(
         model_type=arch,
@@ -75,6 +90,8 @@ def draw_config(arch, rng, max_len):
             type_vocab_size=rng.choice([1, 2]),
             pad_token_id=1, bos_token_id=0, eos_token_id=2,
         )
+    if relative:
+        c["position_embedding_type"] = rng.choice(["relative_key", "relative_key_query"])
     elif arch == "deberta-v2":
         c.update(max_position_embeddings=rng.choice([max_len, 2 * max_len, 128, 512]), pad_token_id=0)
         c["type_vocab_size"] = rng.choice([0, 0, 2])
@@ -191,12 +208,12 @@ def save_model(model, out, fmt, rng):
         raise ValueError(fmt)
 
 
-def case(arch, seed, root, skip_step=None):
+def case(arch, seed, root, skip_step=None, relative=False):
     """One random configuration. skip_step (Longformer) makes that trajectory step's batch have no
     global token at all, so HF has no gradient for the global projections in that step."""
-    rng = random.Random(f"{arch}/{seed}" + ("/skip" if skip_step is not None else ""))
+    rng = random.Random(f"{arch}/{seed}" + ("/skip" if skip_step is not None else "") + ("/relative" if relative else ""))
     max_len = 40 if arch != "longformer" else 50
-    cfg_dict = draw_config(arch, rng, max_len)
+    cfg_dict = draw_config(arch, rng, max_len, relative)
     fmt = rng.choice(["safetensors"] * 6 + ["bin"] * 2 + ["sharded"] * 2)
     attn = None
     if arch in ("bert", "roberta") and seed % 4 == 3:
@@ -211,7 +228,7 @@ def case(arch, seed, root, skip_step=None):
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.05)
-    name = f"{arch}-{seed:03d}" + (f"-noglobal-step{skip_step + 1}" if skip_step is not None else "")
+    name = f"{arch}-{'relative-' if relative else ''}{seed:03d}" + (f"-noglobal-step{skip_step + 1}" if skip_step is not None else "")
     out = os.path.join(root, name)
     os.makedirs(out, exist_ok=True)
     save_model(model, out, fmt, rng)
@@ -309,7 +326,10 @@ def case(arch, seed, root, skip_step=None):
             used_lr = sched.get_last_lr()[0]
             loss = model(**model_inputs(tb, True)).loss
             loss.backward()
-            gn = trainer._clip_grad_norm(model)
+            if hasattr(trainer, "_clip_grad_norm"):
+                gn = trainer._clip_grad_norm(model)
+            else:  # transformers 4.x clips inline in its training loop, with the same call
+                gn = trainer.accelerator.clip_grad_norm_(model.parameters(), mgn)
             skipped = [n for n, p in model.named_parameters() if p.grad is None]
             opt.step()
             sched.step()
@@ -328,6 +348,17 @@ def cmd_models(a):
     os.makedirs(a.out, exist_ok=True)
     torch.set_num_threads(1)
     names = []
+    if a.relative:
+        # BERT/RoBERTa position_embedding_type relative_key / relative_key_query: transformers 5
+        # keeps the key but computes absolute positions, so the reference is 4.x (run with the
+        # hf457 packages first on PYTHONPATH).
+        if int(transformers.__version__.split(".")[0]) >= 5:
+            raise SystemExit(f"reference: relative position models need transformers 4.x, not {transformers.__version__}")
+        for arch in a.arch or ["bert", "roberta"]:
+            for seed in range(a.first_seed, a.first_seed + a.seeds):
+                names.append(case(arch, seed, a.out, relative=True))
+        print(f"reference: {len(names)} relative-position model cases in {a.out} (transformers {transformers.__version__}, torch {torch.__version__})")
+        return
     for arch in a.arch or ARCHS:
         for seed in range(a.first_seed, a.first_seed + a.seeds):
             names.append(case(arch, seed, a.out))
@@ -345,7 +376,7 @@ def cmd_logits(a):
         with torch.no_grad():
             o = model(**inp)
         save_file({"start_logits": o.start_logits.contiguous(), "end_logits": o.end_logits.contiguous()},
-                  os.path.join(d, "hf_logits.safetensors"))
+                  os.path.join(d, a.output))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -526,6 +557,507 @@ def cmd_legacy_singles(a):
         json.dump(doc, f, ensure_ascii=False, separators=(",", ":"))
 
 
+# ---------------------------------------------------------------------------------------------
+# Data and evaluation: run_qa.py's preprocessing (train and eval features), utils_qa.py's
+# post-processing and the official SQuAD metrics, on random SQuAD-like data. transformers'
+# pip package does not ship examples/pytorch/question-answering, so the preprocessing here is the
+# documented fast-tokenizer call run_qa.py makes plus its labelling rule, and the
+# post-processing and the metrics are written from their definitions (they are small); the
+# metrics are also checked against ../shared's goldens of the official scripts below, and the
+# v2.0 ones against transformers 4.57.6's squad_metrics (squad-v2-metrics, run with the hf457
+# packages on PYTHONPATH).
+
+QA_TOKENIZERS = {
+    # name: (special tokens run_qa.py reads from the tokenizer, model_input_names)
+    "bert-base-uncased": ({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]"},
+                          ["input_ids", "token_type_ids", "attention_mask"]),
+    "roberta-base": ({"cls_token": "<s>", "bos_token": "<s>", "sep_token": "</s>", "pad_token": "<pad>", "unk_token": "<unk>"},
+                     ["input_ids", "attention_mask"]),
+    "deberta-v3-base": ({"cls_token": "[CLS]", "sep_token": "[SEP]", "pad_token": "[PAD]", "unk_token": "[UNK]"},
+                        ["input_ids", "token_type_ids", "attention_mask"]),
+}
+# (max_seq_length, doc_stride) pairs: short windows so that most contexts overflow.
+QA_WINDOWS = [(96, 24), (200, 64)]
+WORDS = ["the", "a", "an", "Denver", "Broncos", "won", "Super", "Bowl", "50", "1,234.5", "café", "naïve", "Σίσυφος",
+         "東京", "São", "Paulo", "—", "“quoted”", "résumé", "don't", "U.S.", "(1999)", "e-mail", "İstanbul", "ß", "👍🏽",
+         "x", "of", "in", "and", "Kraków", "Zoë", "日本語", "ﬁnal", "２０２４", "co-operate", "naïveté", "Ελλάδα"]
+
+
+def random_text(rng, n_words):
+    """Word-like text: vocabulary words and random strings, joined by varied white space."""
+    parts = []
+    for _ in range(n_words):
+        parts.append(rng.choice(WORDS) if rng.random() < 0.8 else random_string(rng, 12))
+        parts.append(rng.choice([" "] * 12 + ["  ", "\n", "\t", " \u00a0", ", ", ". "]))
+    return "".join(parts).strip(" ")
+
+
+def random_squad(rng, n, v2, version):
+    """A SQuAD-format data set of n questions on random contexts. Answers are spans of the
+    context (word-aligned or not, some at its very end, some several per question); in v2 a
+    third of the questions have none."""
+    data, k = [], 0
+    while k < n:
+        paragraphs = []
+        for _ in range(rng.randint(1, 3)):
+            ctx = random_text(rng, rng.choice([3, 20, 60, 150, 300]))
+            if rng.random() < 0.3:
+                ctx = "  " + ctx  # leading white space shifts every offset
+            if not any(c.isalnum() for c in ctx):
+                ctx += " Denver"
+            qas = []
+            for _ in range(rng.randint(1, 4)):
+                q = random_text(rng, rng.randint(1, 8))
+                if rng.random() < 0.3:
+                    q = rng.choice([" ", "   ", "\t", "\u3000", "\x1c", "\u00a0 "]) + q  # run_qa.py lstrips it
+                if not q.strip():
+                    q = "who?"
+                answers = []
+                if not (v2 and rng.random() < 0.35):
+                    for _ in range(rng.choice([1, 1, 1, 2, 3])):
+                        r = rng.random()
+                        if r < 0.1:
+                            s = max(0, len(ctx) - rng.randint(1, 8))  # at the end of the context
+                            e = len(ctx)
+                        elif r < 0.6:
+                            words = [m.span() for m in re.finditer(r"\S+", ctx)]
+                            i = rng.randrange(len(words))
+                            j = min(len(words) - 1, i + rng.randint(0, 4))
+                            s, e = words[i][0], words[j][1]
+                        else:
+                            s = rng.randrange(len(ctx))
+                            e = min(len(ctx), s + rng.randint(1, 40))
+                        answers.append({"text": ctx[s:e], "answer_start": s})
+                qa = {"id": f"q{k:05d}{rng.randrange(16**6):06x}", "question": q, "answers": answers}
+                if v2:
+                    qa["is_impossible"] = not answers
+                qas.append(qa)
+                k += 1
+            paragraphs.append({"context": ctx, "qas": qas})
+        data.append({"title": f"Article {len(data)}", "paragraphs": paragraphs})
+    return {"version": version, "data": data}
+
+
+def flatten(squad):
+    return [dict(qa, context=p["context"]) for art in squad["data"] for p in art["paragraphs"] for qa in p["qas"]]
+
+
+def qa_tokenizer(shared, name):
+    from transformers import PreTrainedTokenizerFast
+
+    specials, inputs = QA_TOKENIZERS[name]
+    return PreTrainedTokenizerFast(tokenizer_file=os.path.join(shared, name, "tokenizer.json"), model_input_names=inputs,
+                                   padding_side="right", **specials)
+
+
+def hf_features(tok, examples, max_length, stride, mode, padding):
+    """run_qa.py's prepare_train_features / prepare_validation_features for a right-padding
+    tokenizer: the question left-stripped, tokenizer(question, context, truncation="only_second",
+    max_length, stride, return_overflowing_tokens=True, return_offsets_mapping=True, padding),
+    then the labels (train) or the offsets outside the context set to None (eval). Examples whose
+    question leaves no room make HF raise; they are dropped and named in the result."""
+    def call(exs):
+        return tok([e["question"].lstrip() for e in exs], [e["context"] for e in exs], truncation="only_second",
+                   max_length=max_length, stride=stride, return_overflowing_tokens=True, return_offsets_mapping=True,
+                   padding=padding)
+
+    # tokenizers' stride check is a Rust panic (a BaseException) whose message and backtrace go
+    # to stderr; they are expected here.
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        try:
+            encs, kept = [call(examples)], [examples]
+        except BaseException as e:  # noqa: B036
+            if isinstance(e, KeyboardInterrupt):
+                raise
+            encs, kept = [], []
+            for ex in examples:
+                try:
+                    encs.append(call([ex]))
+                    kept.append([ex])
+                except BaseException as e2:  # noqa: B036
+                    if isinstance(e2, KeyboardInterrupt):
+                        raise
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    skipped = sorted({e["id"] for e in examples} - {e["id"] for exs in kept for e in exs})
+    feats = []
+    for enc, exs in zip(encs, kept):
+        for i, offsets in enumerate(enc["offset_mapping"]):
+            ids = enc["input_ids"][i]
+            seq = enc.sequence_ids(i)
+            ex = exs[enc["overflow_to_sample_mapping"][i]]
+            f = {"example_id": ex["id"], "input_ids": ids, "attention_mask": enc["attention_mask"][i]}
+            if "token_type_ids" in enc:
+                f["token_type_ids"] = enc["token_type_ids"][i]
+            if mode == "eval":
+                f["offset_mapping"] = [list(o) if seq[k] == 1 else None for k, o in enumerate(offsets)]
+            else:
+                f["offset_mapping"] = [list(o) for o in offsets]
+                # The label: the CLS position when there is no answer or the first answer is not
+                # wholly inside this window's context; otherwise the token where it starts (the
+                # last one starting at or before it, scanning from the first context token on,
+                # past the context's end) and the one where it ends (the first one, scanning back
+                # from the last context token, that does not end at or after its end, plus one).
+                cls = ids.index(tok.cls_token_id) if tok.cls_token_id in ids else 0
+                start = end = cls
+                if ex["answers"]:
+                    a = ex["answers"][0]
+                    sc, ec = a["answer_start"], a["answer_start"] + len(a["text"])
+                    ctx = [k for k, s in enumerate(seq) if s == 1]
+                    first, last = ctx[0], ctx[-1]
+                    if offsets[first][0] <= sc and offsets[last][1] >= ec:
+                        k = first
+                        while k < len(offsets) and offsets[k][0] <= sc:
+                            k += 1
+                        start = k - 1
+                        k = last
+                        while offsets[k][1] >= ec:
+                            k -= 1
+                        end = k + 1
+                f["start_positions"], f["end_positions"] = start, end
+            feats.append(f)
+    return feats, skipped
+
+
+def hf_postprocess(examples, feats, starts, ends, v2, n_best, max_answer, threshold):
+    """utils_qa.postprocess_qa_predictions on numpy float32 logits (the Trainer's), written from
+    its definition: per example, over its features, the null score start[0] + end[0] (the smallest
+    one is kept), the n_best highest start and end logits of each feature paired when both carry
+    context offsets, end >= start and the span is at most max_answer tokens; the candidates (and in
+    v2 the null one) sorted by score, n_best kept (the null one put back when it fell out), their
+    text cut from the context by character offsets, the "empty" placeholder when nothing usable is
+    left, a softmax for the probabilities; in v2 the answer is "" when null score minus the best
+    non-null score exceeds the threshold. Returns the three files' contents as json.dumps writes
+    them."""
+    import numpy as np
+
+    per_example = collections.defaultdict(list)
+    for i, f in enumerate(feats):
+        per_example[f["example_id"]].append(i)
+    predictions, nbest_json, null_odds = collections.OrderedDict(), collections.OrderedDict(), collections.OrderedDict()
+    for ex in examples:
+        null_entry, cands = None, []
+        for fi in per_example[ex["id"]]:
+            s, e, offsets = starts[fi], ends[fi], feats[fi]["offset_mapping"]
+            null_score = s[0] + e[0]
+            if null_entry is None or null_entry["score"] > null_score:
+                null_entry = {"offsets": (0, 0), "score": null_score, "start_logit": s[0], "end_logit": e[0]}
+            for a in np.argsort(s)[-1:-n_best - 1:-1].tolist():
+                for b in np.argsort(e)[-1:-n_best - 1:-1].tolist():
+                    if a >= len(offsets) or b >= len(offsets) or offsets[a] is None or offsets[b] is None:
+                        continue
+                    if b < a or b - a + 1 > max_answer:
+                        continue
+                    cands.append({"offsets": (offsets[a][0], offsets[b][1]), "score": s[a] + e[b],
+                                  "start_logit": s[a], "end_logit": e[b]})
+        if v2:
+            cands.append(null_entry)
+            null_score = null_entry["score"]
+        best = sorted(cands, key=lambda c: c["score"], reverse=True)[:n_best]
+        if v2 and not any(c["offsets"] == (0, 0) for c in best):
+            best.append(null_entry)
+        for c in best:
+            o = c.pop("offsets")
+            c["text"] = ex["context"][o[0]:o[1]]
+        if not best or (len(best) == 1 and best[0]["text"] == ""):
+            best.insert(0, {"text": "empty", "start_logit": 0.0, "end_logit": 0.0, "score": 0.0})
+        scores = np.array([c.pop("score") for c in best])
+        exp = np.exp(scores - np.max(scores))
+        for c, p in zip(best, exp / exp.sum()):
+            c["probability"] = p
+        if not v2:
+            predictions[ex["id"]] = best[0]["text"]
+        else:
+            non_null = [c for c in best if c["text"] != ""]
+            if not non_null:
+                raise RuntimeError(f"{ex['id']}: no non-null entry (utils_qa.py raises IndexError); change the seed")
+            diff = null_score - non_null[0]["start_logit"] - non_null[0]["end_logit"]
+            null_odds[ex["id"]] = float(diff)
+            predictions[ex["id"]] = "" if diff > threshold else non_null[0]["text"]
+        nbest_json[ex["id"]] = [{k: (float(v) if isinstance(v, (np.float16, np.float32, np.float64)) else v) for k, v in c.items()}
+                                for c in best]
+    out = {"predictions": json.dumps(predictions, indent=4) + "\n", "nbest": json.dumps(nbest_json, indent=4) + "\n"}
+    if v2:
+        out["null_odds"] = json.dumps(null_odds, indent=4) + "\n"
+    return out
+
+
+# The official SQuAD metrics, from their definitions (evaluate-v1.1.py, evaluate-v2.0.py).
+def normalize_answer(s):
+    s = s.lower()
+    s = "".join(ch for ch in s if ch not in set(string.punctuation))
+    s = re.sub(r"\b(a|an|the)\b", " ", s)
+    return " ".join(s.split())
+
+
+def f1_v1(prediction, gold):
+    p, g = normalize_answer(prediction).split(), normalize_answer(gold).split()
+    same = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if same == 0:
+        return 0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def f1_v2(gold, prediction):
+    g = normalize_answer(gold).split() if gold else []
+    p = normalize_answer(prediction).split() if prediction else []
+    if not g or not p:
+        return int(g == p)
+    same = sum((collections.Counter(g) & collections.Counter(p)).values())
+    if same == 0:
+        return 0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def score_v1(squad, preds):
+    """evaluate-v1.1.py: every question counts; a missing prediction scores 0."""
+    em = f1 = total = 0
+    unanswered = []
+    for qa in flatten(squad):
+        total += 1
+        if qa["id"] not in preds:
+            unanswered.append(qa["id"])
+            continue
+        golds = [a["text"] for a in qa["answers"]]
+        em += max(normalize_answer(preds[qa["id"]]) == normalize_answer(g) for g in golds)
+        f1 += max(f1_v1(preds[qa["id"]], g) for g in golds)
+    return {"exact_match": 100.0 * em / total, "f1": 100.0 * f1 / total}, unanswered
+
+
+def score_v2(squad, preds, na_probs=None, thresh=1.0):
+    """evaluate-v2.0.py (raises KeyError on a missing prediction, as the script does)."""
+    has_ans = {qa["id"]: bool(qa["answers"]) for qa in flatten(squad)}
+    exact_raw, f1_raw = {}, {}
+    for qa in flatten(squad):
+        golds = [a["text"] for a in qa["answers"] if normalize_answer(a["text"])] or [""]
+        if qa["id"] not in preds:
+            continue
+        p = preds[qa["id"]]
+        exact_raw[qa["id"]] = max(int(normalize_answer(g) == normalize_answer(p)) for g in golds)
+        f1_raw[qa["id"]] = max(f1_v2(g, p) for g in golds)
+    probs = na_probs if na_probs is not None else {k: 0.0 for k in preds}
+
+    def threshold(scores):
+        return {q: (float(not has_ans[q]) if probs[q] > thresh else s) for q, s in scores.items()}
+
+    def block(ex, f1, qids=None):
+        if not qids:
+            return [("exact", 100.0 * sum(ex.values()) / len(ex)), ("f1", 100.0 * sum(f1.values()) / len(ex)), ("total", len(ex))]
+        return [("exact", 100.0 * sum(ex[k] for k in qids) / len(qids)), ("f1", 100.0 * sum(f1[k] for k in qids) / len(qids)),
+                ("total", len(qids))]
+
+    ex_t, f1_t = threshold(exact_raw), threshold(f1_raw)
+    out = collections.OrderedDict(block(ex_t, f1_t))
+    for name, want in (("HasAns", True), ("NoAns", False)):
+        qids = [q for q, h in has_ans.items() if h == want]
+        if qids:
+            out.update((f"{name}_{k}", v) for k, v in block(ex_t, f1_t, qids))
+    if na_probs is not None:
+        for key, raw in (("exact", exact_raw), ("f1", f1_raw)):
+            cur = best = sum(1 for h in has_ans.values() if not h)
+            best_t = 0.0
+            for q in sorted(probs, key=lambda k: probs[k]):
+                if q not in raw:
+                    continue
+                cur += raw[q] if has_ans[q] else (-1 if preds[q] else 0)
+                if cur > best:
+                    best, best_t = cur, probs[q]
+            out[f"best_{key}"], out[f"best_{key}_thresh"] = 100.0 * best / len(raw), best_t
+    return out
+
+
+def check_metric_goldens(squad_dir):
+    """The small reference above against every case of ../shared's metric goldens (outputs of the
+    unmodified official scripts): it must agree to 1e-9 before it may judge spanqa."""
+    root = os.path.join(squad_dir, "metric-goldens")
+    cases = json.load(open(os.path.join(root, "cases.json"), encoding="utf-8"))["cases"]
+    data = {}
+    for c in cases:
+        if c["returncode"] != 0:
+            continue
+        squad = data.setdefault(c["dataset"], json.load(open(os.path.join(squad_dir, c["dataset"]), encoding="utf-8")))
+        preds = json.load(open(os.path.join(root, c["predictions"]), encoding="utf-8"))
+        if c["script"] == "evaluate-v1.1.py":
+            got, _ = score_v1(squad, preds)
+        else:
+            args = dict(zip(c["extra_args"][::2], c["extra_args"][1::2]))
+            na = json.load(open(os.path.join(root, args["--na-prob-file"]), encoding="utf-8")) if "--na-prob-file" in args else None
+            got = score_v2(squad, preds, na, float(args.get("--na-prob-thresh", 1.0)))
+        want = c["output"]
+        bad = [k for k in set(got) | set(want) if k not in got or k not in want or abs(got[k] - want[k]) > 1e-9]
+        if bad:
+            raise SystemExit(f"reference: the small SQuAD metric reference disagrees with the official script on {c['name']}: {bad}")
+    return len([c for c in cases if c["returncode"] == 0])
+
+
+def perturb(rng, text):
+    """A prediction near a gold answer: the rewrites of the metric goldens' families."""
+    return rng.choice([
+        lambda t: t, lambda t: t.upper(), lambda t: "The " + t, lambda t: t + ".", lambda t: f"  {t}\n",
+        lambda t: f"“{t}”", lambda t: t[: max(1, len(t) // 2)], lambda t: t + " and more words", lambda t: "a " + t + " 's",
+        lambda t: t.replace(" ", "\u00a0"), lambda t: t.replace("-", "–"), lambda t: "", lambda t: "the",
+    ])(text)
+
+
+def random_predictions(rng, squad, missing):
+    preds = {}
+    for qa in flatten(squad):
+        r = rng.random()
+        if r < missing:
+            continue
+        if qa["answers"] and r < 0.6:
+            preds[qa["id"]] = perturb(rng, rng.choice(qa["answers"])["text"])
+        elif r < 0.8:
+            ctx = qa["context"]
+            s = rng.randrange(max(1, len(ctx)))
+            preds[qa["id"]] = ctx[s:s + rng.randint(1, 30)]
+        else:
+            preds[qa["id"]] = rng.choice(["", " ", ".", "the", "An !"])
+    if missing:
+        preds["not-a-question-id"] = "extra"
+    return preds
+
+
+def cmd_qa(a):
+    import numpy as np
+    from safetensors.numpy import save_file as save_np
+
+    out = a.out
+    os.makedirs(out, exist_ok=True)
+    rng = random.Random("qa")
+    sets = {"v1": random_squad(rng, a.examples, False, "1.1"), "v2": random_squad(rng, a.examples, True, "v2.0")}
+    for name, squad in sets.items():
+        with open(os.path.join(out, f"squad_{name}.json"), "w", encoding="utf-8") as f:
+            json.dump(squad, f, ensure_ascii=False)
+    meta = {"examples": a.examples, "windows": QA_WINDOWS, "transformers": transformers.__version__, "features": [], "postprocess": [], "score": []}
+
+    # Features: every tokenizer, window size and mode, padded to max_length (run_qa.py's default,
+    # --pad_to_max_length) with the labels of the unpadded call (--pad_to_max_length False) beside
+    # them: the unpadded windows are the padded ones cut at the padding, which is checked here.
+    examples = flatten(sets["v2"])
+    for name in QA_TOKENIZERS:
+        tok = qa_tokenizer(a.shared, name)
+        for max_length, stride in QA_WINDOWS:
+            for mode in ("train", "eval"):
+                feats, skipped = hf_features(tok, examples, max_length, stride, mode, "max_length")
+                unpadded, skipped2 = hf_features(tok, examples, max_length, stride, mode, False)
+                assert skipped == skipped2 and len(feats) == len(unpadded)
+                fname = f"features_{name}_{max_length}_{mode}.jsonl"
+                with open(os.path.join(out, fname), "w", encoding="utf-8") as f:
+                    for ft, up in zip(feats, unpadded):
+                        n = len(up["input_ids"])
+                        for key in ("input_ids", "attention_mask", "token_type_ids", "offset_mapping"):
+                            if key in ft:
+                                assert ft[key][:n] == up[key], (name, key)
+                        ft["length"] = n
+                        if mode == "train":
+                            ft["unpadded_positions"] = [up["start_positions"], up["end_positions"]]
+                        f.write(json.dumps(ft, ensure_ascii=False, separators=(",", ":")) + "\n")
+                meta["features"].append({"tokenizer": name, "max_length": max_length, "stride": stride, "mode": mode,
+                                         "file": fname, "windows": len(feats), "skipped": skipped, "pad_token_id": tok.pad_token_id})
+        # Post-processing on the padded evaluation features of the longer windows, with random
+        # float32 logits. No two logits of a row are equal: numpy 2.x sorts equal values in an
+        # order that depends on the CPU's SIMD sort kernels (spanqa follows numpy's generic
+        # argsort; eval's offline oracle covers ties).
+        max_length, stride = QA_WINDOWS[-1]
+        feats, skipped = hf_features(tok, examples, max_length, stride, "eval", "max_length")
+        kept = [e for e in examples if e["id"] not in set(skipped)]
+        for k, (v2, n_best, max_answer, threshold) in enumerate([(False, 20, 30, 0.0), (True, 20, 30, 0.0),
+                                                                 (True, 5, 8, 1.5), (False, 7, 4, 0.0)]):
+            lrng = np.random.default_rng(1000 + k)
+            starts = (lrng.standard_normal((len(feats), max_length)) * 3).astype(np.float32)
+            ends = (lrng.standard_normal((len(feats), max_length)) * 3).astype(np.float32)
+            files = hf_postprocess(kept, feats, starts, ends, v2, n_best, max_answer, threshold)
+            base = f"postprocess_{name}_{k}"
+            save_np({"start_logits": starts, "end_logits": ends}, os.path.join(out, base + ".safetensors"))
+            with open(os.path.join(out, base + ".json"), "w", encoding="utf-8") as f:
+                json.dump(files, f, ensure_ascii=False)
+            meta["postprocess"].append({"tokenizer": name, "max_length": max_length, "stride": stride, "v2": v2, "n_best_size": n_best,
+                                        "max_answer_length": max_answer, "null_score_diff_threshold": threshold,
+                                        "logits": base + ".safetensors", "expected": base + ".json", "skipped": skipped})
+
+    # Metrics: the small reference must reproduce the official scripts' goldens first.
+    # Absolute paths: the Go test reads them from its own working directory.
+    squad_dir = os.path.abspath(a.squad) if a.squad else None
+    out = os.path.abspath(out)
+    if squad_dir and os.path.exists(os.path.join(squad_dir, "metric-goldens", "cases.json")):
+        meta["metric_goldens_checked"] = check_metric_goldens(squad_dir)
+        real = {"v1": os.path.join(squad_dir, "v1.1", "dev-v1.1.json"), "v2": os.path.join(squad_dir, "v2.0", "dev-v2.0.reconstructed.json")}
+    else:
+        meta["metric_goldens_checked"] = 0
+        real = {}
+    datasets = {"random_v1": os.path.join(out, "squad_v1.json"), "random_v2": os.path.join(out, "squad_v2.json")}
+    datasets.update({f"dev_{k}": p for k, p in real.items()})
+    srng = random.Random("score")
+    for dname, path in datasets.items():
+        squad = json.load(open(path, encoding="utf-8"))
+        v2 = dname.endswith("v2")
+        for k in range(3 if v2 else 2):
+            preds = random_predictions(srng, squad, 0.0 if v2 else 0.1 * k)
+            base = f"score_{dname}_{k}"
+            with open(os.path.join(out, base + ".predictions.json"), "w", encoding="utf-8") as f:
+                json.dump(preds, f, ensure_ascii=False)
+            case = {"name": base, "data": path, "predictions": base + ".predictions.json", "version": "2.0" if v2 else "1.1"}
+            if v2:
+                if k > 0:
+                    na = {q: round(srng.random() * (0.6 if (p and srng.random() < 0.7) else 1.0), 3) for q, p in preds.items()}
+                    with open(os.path.join(out, base + ".na_prob.json"), "w") as f:
+                        json.dump(na, f)
+                    case["na_prob"] = base + ".na_prob.json"
+                    case["na_prob_thresh"] = 1.0 if k == 1 else 0.5
+                    case["expected_small"] = score_v2(squad, preds, na, case["na_prob_thresh"])
+                else:
+                    case["expected_small"] = score_v2(squad, preds)
+            else:
+                case["expected_small"], case["unanswered"] = score_v1(squad, preds)
+            meta["score"].append(case)
+    with open(os.path.join(out, "qa.json"), "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
+    print(f"reference: data and evaluation: {sum(x['windows'] for x in meta['features'])} feature windows, "
+          f"{len(meta['postprocess'])} post-processing cases, {len(meta['score'])} scoring cases "
+          f"(small metric reference checked on {meta['metric_goldens_checked']} official-script goldens)")
+
+
+def cmd_squad_v2_metrics(a):
+    """The v2.0 scoring cases of `qa` with transformers 4.57.6's squad_metrics.squad_evaluate (the
+    official evaluate-v2.0.py logic as the transformers package ships it; 5.x no longer does).
+    Run with the hf457 packages first on PYTHONPATH."""
+    from transformers.data.metrics import squad_metrics
+
+    class Example:  # what squad_evaluate reads of transformers' SquadExample
+        def __init__(self, qa):
+            self.qas_id, self.answers = qa["id"], qa["answers"]
+
+    path = os.path.join(a.dir, "qa.json")
+    meta = json.load(open(path, encoding="utf-8"))
+    n = 0
+    for case in meta["score"]:
+        if case["version"] != "2.0":
+            continue
+        squad = json.load(open(case["data"], encoding="utf-8"))
+        preds = json.load(open(os.path.join(a.dir, case["predictions"]), encoding="utf-8"))
+        na = json.load(open(os.path.join(a.dir, case["na_prob"]), encoding="utf-8")) if "na_prob" in case else None
+        got = squad_metrics.squad_evaluate([Example(qa) for qa in flatten(squad)], preds, na, case.get("na_prob_thresh", 1.0))
+        if na is None:
+            # squad_evaluate always searches the best thresholds (with na_prob 0 everywhere);
+            # evaluate-v2.0.py does only when given an na_prob file.
+            got = {k: v for k, v in got.items() if not k.startswith("best_")}
+        got = {k: v for k, v in got.items() if not k.startswith("has_ans_")}
+        case["expected_transformers"] = got
+        n += 1
+    meta["transformers_squad_metrics"] = transformers.__version__
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1, ensure_ascii=False)
+    print(f"reference: {n} SQuAD v2.0 scoring cases with transformers {transformers.__version__}'s squad_metrics")
+
+
 def main():
     p = argparse.ArgumentParser()
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -534,6 +1066,7 @@ def main():
     m.add_argument("--seeds", type=int, default=20)
     m.add_argument("--first-seed", type=int, default=0)
     m.add_argument("--arch", action="append")
+    m.add_argument("--relative", action="store_true", help="BERT/RoBERTa with relative_key(_query) positions (transformers 4.x)")
     m.set_defaults(fn=cmd_models)
     tk = sub.add_parser("tokenizers")
     tk.add_argument("out")
@@ -546,10 +1079,36 @@ def main():
     ls.add_argument("out")
     ls.add_argument("--shared", required=True)
     ls.set_defaults(fn=cmd_legacy_singles)
+    q = sub.add_parser("qa")
+    q.add_argument("out")
+    q.add_argument("--shared", required=True, help="the tokenizer fixtures (../shared/fixtures/tokenizers)")
+    q.add_argument("--squad", help="../shared/data/squad (metric goldens and dev sets); optional")
+    q.add_argument("--examples", type=int, default=400)
+    q.set_defaults(fn=cmd_qa)
+    sv = sub.add_parser("squad-v2-metrics")
+    sv.add_argument("dir")
+    sv.set_defaults(fn=cmd_squad_v2_metrics)
     lg = sub.add_parser("logits")
     lg.add_argument("dirs", nargs="+")
+    lg.add_argument("--output", default="hf_logits.safetensors")
     lg.set_defaults(fn=cmd_logits)
     a = p.parse_args()
+    if a.cmd == "qa" and "NPY_DISABLE_CPU_FEATURES" not in os.environ:
+        # utils_qa.py's softmax runs in numpy, whose kernels differ by CPU: with AVX-512, float64
+        # exp is numpy's own SIMD code (about 1 in 20 results a bit off the C library's), and
+        # float32 exp the AVX-512 variant. The reference is numpy as it runs on an AVX2 machine,
+        # which spanqa reproduces: the AVX-512 dispatch is turned off (numpy reads this setting
+        # when it is imported, hence the new process).
+        import numpy
+
+        try:
+            from numpy._core._multiarray_umath import __cpu_features__ as feats
+        except ImportError:
+            feats = {}
+        off = [f for f in ("X86_V4", "AVX512_SKX", "AVX512_CLX", "AVX512_CNL", "AVX512_ICL", "AVX512_SPR") if feats.get(f)]
+        if off:
+            env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=" ".join(off))
+            os.execve(sys.executable, [sys.executable] + sys.argv, env)
     a.fn(a)
 
 

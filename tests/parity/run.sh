@@ -33,22 +33,51 @@ if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$req"; }; then
 fi
 "$venv/bin/python" -c 'import transformers, tokenizers, sentencepiece, safetensors' 2>/dev/null ||
   skip "the pinned packages of $req do not import in $venv"
+req457=tests/parity/requirements-hf457.txt
+hf457="$venv/hf457"
+stamp457="$hf457/.spanqa-parity-requirements"
+hf457_ok=1
+if ! { [ -f "$stamp457" ] && cmp -s "$stamp457" "$req457"; }; then
+  echo "parity: installing $(grep -v '^#' "$req457" | tr '\n' ' ')into $hf457 (--no-deps)"
+  rm -rf "$hf457"
+  if "$venv/bin/python" -m pip install --quiet --no-deps --target "$hf457" -r "$req457" >"$venv/.pip-parity-hf457.log" 2>&1; then
+    cp "$req457" "$stamp457"
+  else
+    tail -n 5 "$venv/.pip-parity-hf457.log" >&2
+    hf457_ok=0
+  fi
+fi
+if [ "$hf457_ok" = 1 ] && ! PYTHONPATH="$hf457" "$venv/bin/python" -c 'import transformers; assert transformers.__version__ == "4.57.6"' 2>/dev/null; then
+  hf457_ok=0
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/spanqa-parity.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 start=$(date +%s)
 echo "parity: reference models ($seeds random configurations per architecture) with $("$venv/bin/python" -c 'import transformers, torch; print("transformers", transformers.__version__, "on torch", torch.__version__)')"
 "$venv/bin/python" tests/parity/reference.py models "$work/models" --seeds "$seeds"
+if [ "$hf457_ok" = 1 ]; then
+  PYTHONPATH="$hf457" "$venv/bin/python" tests/parity/reference.py models "$work/models-relative" --relative --seeds "$seeds"
+else
+  echo "parity: SKIPPED relative-position models and the transformers squad_metrics reference: transformers 4.57.6 could not be installed into $hf457 (log: $venv/.pip-parity-hf457.log)" |
+    tee "$work/models-relative.skipped"
+fi
 shared=${SPANQA_FIXTURES:-../shared/fixtures}/tokenizers
+squad=${SPANQA_DATA:-../shared/data}/squad
 if [ -f "$shared/pairs.jsonl" ]; then
   "$venv/bin/python" tests/parity/reference.py tokenizers "$work/tokenizers" --shared "$shared" --strings "${SPANQA_PARITY_STRINGS:-100000}"
+  "$venv/bin/python" tests/parity/reference.py qa "$work/qa" --shared "$shared" --squad "$squad"
+  if [ "$hf457_ok" = 1 ]; then
+    PYTHONPATH="$hf457" "$venv/bin/python" tests/parity/reference.py squad-v2-metrics "$work/qa"
+  fi
 else
   echo "parity: SKIPPED tokenizers: no reference tokenizer files at $shared (set SPANQA_FIXTURES)" | tee "$work/tokenizers.skipped"
+  echo "parity: SKIPPED data and evaluation: no reference tokenizer files at $shared (set SPANQA_FIXTURES)" | tee "$work/qa.skipped"
 fi
 echo "parity: reference done in $(($(date +%s) - start)) s; running the Go side"
 set +e
 # -v for the per-architecture summaries (largest differences); the passing subtests are dropped.
-SPANQA_PARITY_DIR="$work" SPANQA_PARITY_PYTHON="$PWD/$venv/bin/python" \
+SPANQA_PARITY_DIR="$work" SPANQA_PARITY_PYTHON="$PWD/$venv/bin/python" SPANQA_PARITY_HF457="$PWD/$hf457" \
   ${GO:-go} test -count=1 -timeout 30m -v ./tests/parity/ 2>&1 |
   grep -v -E '^(=== RUN|=== PAUSE|=== CONT|=== NAME)|^\s+--- PASS'
 status=${PIPESTATUS[0]}
