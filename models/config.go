@@ -186,6 +186,12 @@ func (c *Config) validate() error {
 
 // relativePositions says whether BERT/RoBERTa attention uses learned distance embeddings
 // (HF's relative_key / relative_key_query) instead of absolute position embeddings.
+// RelativePositions reports whether a BERT/RoBERTa config uses HF's relative_key or
+// relative_key_query positions, which transformers 4.x implements and 5.x dropped: 5.x loads
+// such a model without an error but computes absolute positions (its load report only lists
+// distance_embedding as unexpected), so the model answers differently there.
+func (c *Config) RelativePositions() bool { return c.relativePositions() }
+
 func (c *Config) relativePositions() bool {
 	return c.PositionEmbeddingType == "relative_key" || c.PositionEmbeddingType == "relative_key_query"
 }

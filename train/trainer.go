@@ -490,6 +490,10 @@ func (t *Trainer) finish(res *Result) error {
 	}
 	t.logf("train: done: %d steps in %s (%.2f windows/s), train loss %.4f, eval EM %.2f F1 %.2f; model in %s",
 		res.GlobalStep, res.Runtime.Round(time.Second), float64(res.Sequences)/res.Runtime.Seconds(), res.TrainLoss, res.EvalEM, res.EvalF1, a.OutputDir)
+	if cfg := t.model.Config(); cfg.RelativePositions() {
+		t.logf("train: note: this model uses position_embedding_type %s: transformers 4.x (up to 4.57) loads it as it is, "+
+			"transformers 5.x loads it without an error but computes absolute positions instead, so its answers differ", cfg.PositionEmbeddingType)
+	}
 	return nil
 }
 
