@@ -291,7 +291,7 @@ def main():
         for m in models:
             vocab = m["config"]["vocab_size"]
             for ph in m["phases"]:
-                if want_phases and ph["name"] not in want_phases:
+                if want_phases and ph["name"] not in want_phases or failed(ph):
                     continue
                 for st in ph["strata"]:
                     ids, mask, _, s, e = rows_batch(st["rep_rows"], st["rep_length"], m["layout"], vocab, rng)
@@ -332,16 +332,28 @@ def main():
         for ph in m["phases"]:
             if want_phases and ph["name"] not in want_phases:
                 continue
+            head = {k: ph[k] for k in ("name", "mode", "setting", "batch")}
+            if failed(ph):
+                # Nothing to run: spanqa's phase has no batches (it failed: out of memory, say).
+                print(f"hf: {m['name']} {ph['name']}: skipped, spanqa's phase failed: {ph.get('error')}", file=sys.stderr)
+                mr["phases"].append(dict(head, error=f"not run: spanqa's phase failed ({ph.get('error')})"))
+                continue
             if ph["mode"] == "train" and opt is None:
                 opt = trainer_optimizer(torch, model)
-            res = run_phase(torch, model, opt, ph, m["layout"], m["config"]["vocab_size"], device, args, rng)
+            try:
+                res = run_phase(torch, model, opt, ph, m["layout"], m["config"]["vocab_size"], device, args, rng)
+            except (RuntimeError, MemoryError) as e:  # torch's out of memory and kernel errors
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                print(f"hf: {m['name']} {ph['name']}: failed: {msg}", file=sys.stderr)
+                mr["phases"].append(dict(head, error=f"HF failed: {msg}"))
+                continue
             res["mfu"] = res["gflops"] / out["roofline"]["gflops"]
             print(f"hf: {m['name']} {ph['name']}: {res['sequences_per_second']:.3f} seq/s, "
                   f"MFU {100 * res['mfu']:.1f}%", file=sys.stderr)
             mr["phases"].append(res)
         for ph in mr["phases"]:  # speed-up of spanqa's batching over the seed's, in HF
-            seed = next((p for p in mr["phases"] if p["name"] == ph["mode"] + "/seed"), None)
-            if ph["setting"] != "seed" and seed:
+            seed = next((p for p in mr["phases"] if p["name"] == ph["mode"] + "/seed" and not p.get("error")), None)
+            if ph["setting"] != "seed" and seed and not ph.get("error"):
                 ph["speedup_vs_seed"] = ph["sequences_per_second"] / seed["sequences_per_second"]
         out["models"].append(mr)
         del model, opt
@@ -350,6 +362,11 @@ def main():
         json.dump(out, f, indent=2)
         f.write("\n")
     print(f"hf: wrote {args.output}", file=sys.stderr)
+
+
+def failed(phase):
+    """Whether spanqa's bench.json holds no batches for this phase (it failed there)."""
+    return bool(phase.get("error")) or not phase.get("strata")
 
 
 if __name__ == "__main__":
