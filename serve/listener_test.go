@@ -203,23 +203,7 @@ func TestServerBadInputMemoryFlat(t *testing.T) {
 	defer s.Close()
 	corpus := fuzzcorpus.Read(t, "testdata/fuzz/FuzzServeAnswer")
 	rng := rand.New(rand.NewPCG(1, 2))
-	mutate := func(b []byte) []byte {
-		b = bytes.Clone(b)
-		for range 1 + rng.IntN(4) {
-			if len(b) == 0 {
-				break
-			}
-			switch i := rng.IntN(len(b)); rng.IntN(3) {
-			case 0:
-				b[i] = byte(rng.IntN(256))
-			case 1:
-				b = append(b[:i], b[i+1:]...)
-			default:
-				b = b[:i]
-			}
-		}
-		return b
-	}
+	mutate := func(b []byte) []byte { return fuzzcorpus.Mutate(rng, b) }
 	round := func(n int) map[int]int {
 		statuses := map[int]int{}
 		for i := range n {

@@ -29,23 +29,7 @@ func TestReadersMemoryFlat(t *testing.T) {
 	jsonIn := fuzzcorpus.Read(t, "testdata/fuzz/FuzzJSONReader")
 	pq := append(fuzzcorpus.Read(t, "testdata/fuzz/FuzzParquetReader"), seedParquetFiles(t)...)
 	rng := rand.New(rand.NewPCG(3, 4))
-	mutate := func(b []byte) []byte {
-		b = bytes.Clone(b)
-		for range 1 + rng.IntN(4) {
-			if len(b) == 0 {
-				break
-			}
-			switch i := rng.IntN(len(b)); rng.IntN(3) {
-			case 0:
-				b[i] = byte(rng.IntN(256))
-			case 1:
-				b = append(b[:i], b[i+1:]...)
-			default:
-				b = b[:i]
-			}
-		}
-		return b
-	}
+	mutate := func(b []byte) []byte { return fuzzcorpus.Mutate(rng, b) }
 	// readAll reads r to its end or first error; closing is skipped for every other reader.
 	readAll := func(r *Reader, close bool) {
 		for {

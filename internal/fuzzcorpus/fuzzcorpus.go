@@ -4,6 +4,8 @@
 package fuzzcorpus
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -33,4 +35,25 @@ func Read(t testing.TB, dir string) [][]byte {
 		out = append(out, []byte(v))
 	}
 	return out
+}
+
+// Mutate returns a copy of b damaged one to four times at random places (a byte replaced, a
+// byte deleted, or the rest cut off): the random corruption the memory tests feed to readers
+// and the server beside the seeds themselves.
+func Mutate(rng *rand.Rand, b []byte) []byte {
+	b = bytes.Clone(b)
+	for range 1 + rng.IntN(4) {
+		if len(b) == 0 {
+			break
+		}
+		switch i := rng.IntN(len(b)); rng.IntN(3) {
+		case 0:
+			b[i] = byte(rng.IntN(256))
+		case 1:
+			b = append(b[:i], b[i+1:]...)
+		default:
+			b = b[:i]
+		}
+	}
+	return b
 }

@@ -514,22 +514,24 @@ func hfLoadsSaved(t *testing.T, dirs []string, env []string) {
 	largest := 0.0
 	for _, d := range dirs {
 		for _, k := range []string{"start_logits", "end_logits"} {
-			read := func(file string) []float32 {
-				f, err := weights.OpenSafetensors(filepath.Join(d, file))
-				require.NoError(t, err)
-				defer f.Close()
-				x, err := f.Get(k)
-				require.NoError(t, err)
-				v, err := x.Float32s()
-				require.NoError(t, err)
-				return append([]float32(nil), v...)
-			}
-			diff := maxAbs(read("spanqa_logits.safetensors"), read("hf_logits.safetensors"))
+			diff := maxAbs(readLogits(t, d, "spanqa_logits.safetensors", k), readLogits(t, d, "hf_logits.safetensors", k))
 			largest = math.Max(largest, diff)
 			require.LessOrEqual(t, diff, logitTol, "%s %s: transformers' logits of the model spanqa saved", filepath.Base(d), k)
 		}
 	}
 	t.Logf("%d models trained and saved by spanqa load in transformers; largest logit difference %.3g", len(dirs), largest)
+}
+
+// readLogits returns the float32 tensor key of dir/file (logits reference.py or spanqa wrote).
+func readLogits(t *testing.T, dir, file, key string) []float32 {
+	f, err := weights.OpenSafetensors(filepath.Join(dir, file))
+	require.NoError(t, err)
+	defer f.Close()
+	x, err := f.Get(key)
+	require.NoError(t, err)
+	v, err := x.Float32s()
+	require.NoError(t, err)
+	return append([]float32(nil), v...)
 }
 
 // hf5LoadsRelative records what transformers 5.x (the suite's main reference) makes of a
@@ -547,17 +549,7 @@ func hf5LoadsRelative(t *testing.T, dir string) {
 	}
 	largest := 0.0
 	for _, k := range []string{"start_logits", "end_logits"} {
-		read := func(file string) []float32 {
-			f, err := weights.OpenSafetensors(filepath.Join(dir, file))
-			require.NoError(t, err)
-			defer f.Close()
-			x, err := f.Get(k)
-			require.NoError(t, err)
-			v, err := x.Float32s()
-			require.NoError(t, err)
-			return append([]float32(nil), v...)
-		}
-		largest = math.Max(largest, maxAbs(read("spanqa_logits.safetensors"), read("hf5_logits.safetensors")))
+		largest = math.Max(largest, maxAbs(readLogits(t, dir, "spanqa_logits.safetensors", k), readLogits(t, dir, "hf5_logits.safetensors", k)))
 	}
 	cfg, _ := os.ReadFile(filepath.Join(dir, "config.json"))
 	var c map[string]any

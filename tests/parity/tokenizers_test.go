@@ -1,7 +1,6 @@
 package parity
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -83,18 +82,7 @@ func readTokMeta(t *testing.T, dir, name string) tokMeta {
 
 // readTokCases reads the pairs of one tokenizer.
 func readTokCases(t *testing.T, root, name string, meta tokMeta) []tokCase {
-	f, err := os.Open(filepath.Join(root, name+".jsonl"))
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var cases []tokCase
-	for sc.Scan() {
-		var c tokCase
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &c))
-		cases = append(cases, c)
-	}
-	require.NoError(t, sc.Err())
+	cases := readJSONL[tokCase](t, filepath.Join(root, name+".jsonl"))
 	require.Len(t, cases, meta.Pairs)
 	return cases
 }
