@@ -8,9 +8,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/spanqa/spanqa/data/batch"
 	"github.com/spanqa/spanqa/data/features"
-	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/infer"
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
 )
@@ -284,68 +283,22 @@ func (w *worker) pass(jobs []*job, n int) {
 
 // forward runs the model (eval mode, no gradients) on windows padded into one batch and returns
 // each window's logits, cut to the window's own length: padding positions must not compete
-// with real tokens, or an answer would depend on its batch-mates. A panic (a bug, not bad
-// input: inputs were checked) becomes an error so that the worker survives.
+// with real tokens, or an answer would depend on its batch-mates. length is the batch's padded
+// length. A panic (a bug, not bad input: inputs were checked) becomes an error so that the
+// worker survives.
 func (w *worker) forward(ws []features.Window) (start, end [][]float32, length int, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("serve: forward pass failed: %v", r)
 		}
 	}()
-	idx := make([]int, len(ws))
-	for i := range idx {
-		idx[i] = i
+	l, err := infer.Forward(w.model, ws, w.padID)
+	if l != nil {
+		length = l.L
 	}
-	b, err := batch.Collate(ws, idx, batch.Config{BatchSize: len(ws), PadID: w.padID})
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("serve: %w", err)
+		return nil, nil, length, fmt.Errorf("serve: %w", err)
 	}
-	var s, e []float32
-	torch.WithScope(func(sc *torch.Scope) {
-		torch.NoGrad(func() {
-			var out models.Output
-			dev := w.model.Params().Device()
-			in := eval.BatchInputs(sc, b, dev)
-			if w.model.Config().ModelType == "longformer" {
-				in.GlobalMask = torch.FromSlice(sc, questionGlobalMask(ws, b.L), int64(b.B), int64(b.L)).ToDevice(dev)
-			}
-			out, err = models.Forward(w.model, in, false)
-			if err != nil {
-				return
-			}
-			err = torch.Catch(func() {
-				s, e = out.StartLogits.Float32s(), out.EndLogits.Float32s()
-			})
-		})
-	})
-	if err != nil {
-		return nil, nil, b.L, fmt.Errorf("serve: %w", err)
-	}
-	if len(s) != b.B*b.L || len(e) != b.B*b.L {
-		return nil, nil, b.L, fmt.Errorf("serve: model returned %d and %d logits for a %dx%d batch", len(s), len(e), b.B, b.L)
-	}
-	start, end = make([][]float32, len(ws)), make([][]float32, len(ws))
-	for i := range ws {
-		lo, n := i*b.L, len(ws[i].IDs)
-		start[i] = s[lo : lo+n : lo+n]
-		end[i] = e[lo : lo+n : lo+n]
-	}
-	return start, end, b.L, nil
-}
-
-// questionGlobalMask is Longformer's global attention for question answering, [B, L] row-major:
-// every token before the first separator (<s> and the question), HF's rule. The model can derive
-// it from the ids, but only when the text holds no literal "</s>"; the windows' sequence ids
-// know where the question ends whatever the text says.
-func questionGlobalMask(ws []features.Window, length int) []int64 {
-	global := make([]int64, len(ws)*length)
-	for r, w := range ws {
-		for k := range w.SequenceIDs {
-			if k > 0 && w.SequenceIDs[k] < 0 {
-				break
-			}
-			global[r*length+k] = 1
-		}
-	}
-	return global
+	start, end = l.Trimmed(ws)
+	return start, end, length, nil
 }

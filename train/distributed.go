@@ -41,6 +41,7 @@ import (
 	"github.com/spanqa/spanqa/data/batch"
 	"github.com/spanqa/spanqa/data/features"
 	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/infer"
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/dist"
@@ -169,7 +170,7 @@ func (t *Trainer) step(mbs []MicroBatch, micro []*batch.Batch, lr float64) (Step
 		if sb.B == 0 {
 			continue // a short last batch may leave this rank nothing: it still joins the reduction
 		}
-		mine = append(mine, func(s *torch.Scope) models.Inputs { return eval.BatchInputs(s, sb, dev) })
+		mine = append(mine, func(s *torch.Scope) models.Inputs { return infer.Inputs(s, sb, dev) })
 		sync.weights = append(sync.weights, float64(sb.B)/float64(b.B)/float64(len(micro)))
 	}
 	return stepSync(t.model, t.opt, mine, lr, t.Args.MaxGradNorm, t.prec, sync)
@@ -203,7 +204,7 @@ func shardRows(b *batch.Batch, rank, world int) *batch.Batch {
 		}
 		return o
 	}
-	out.IDs, out.Mask, out.TypeIDs = pickRows(b.IDs), pickRows(b.Mask), pickRows(b.TypeIDs)
+	out.IDs, out.Mask, out.TypeIDs, out.GlobalMask = pickRows(b.IDs), pickRows(b.Mask), pickRows(b.TypeIDs), pickRows(b.GlobalMask)
 	out.StartPos, out.EndPos = pick(b.StartPos), pick(b.EndPos)
 	for _, i := range rows {
 		if i < len(b.Windows) {

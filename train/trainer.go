@@ -18,6 +18,7 @@ import (
 	"github.com/spanqa/spanqa/data/squad"
 	"github.com/spanqa/spanqa/data/tokenize"
 	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/infer"
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/dist"
@@ -320,7 +321,7 @@ func (t *Trainer) loop(ctx context.Context) (*Result, error) {
 			mbs := make([]MicroBatch, len(micro))
 			for i, mb := range micro {
 				mb := mb
-				mbs[i] = func(s *torch.Scope) models.Inputs { return eval.BatchInputs(s, mb, dev) }
+				mbs[i] = func(s *torch.Scope) models.Inputs { return infer.Inputs(s, mb, dev) }
 				res.Sequences += int64(mb.B)
 			}
 			lr := a.LearningRate * t.sched.Factor(t.state.GlobalStep)

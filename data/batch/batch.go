@@ -14,7 +14,13 @@ import (
 type Batch struct {
 	// IDs, Mask and TypeIDs are B x L; TypeIDs is nil when the model takes no token types.
 	IDs, Mask, TypeIDs []int64
-	B, L               int
+	// GlobalMask (B x L) is 1 on each window's question: its first token and every token
+	// before the next special one (<s> and the question, the tokens HF's
+	// LongformerForQuestionAnswering gives global attention). It comes from the windows'
+	// sequence ids, so a literal "</s>" in a context does not move it; it is nil when the
+	// windows carry no sequence ids (windows read from JSON Lines files).
+	GlobalMask []int64
+	B, L       int
 	// StartPos and EndPos are the training targets (nil for evaluation windows).
 	StartPos, EndPos []int64
 	// Windows are the indices of the batch's windows in the loader's window slice.
@@ -89,7 +95,7 @@ func (c Config) PaddedLength(n int) int {
 }
 
 // Collate pads the windows idx of ws into one batch. All windows must agree on having token
-// types and training targets.
+// types, sequence ids and training targets.
 func Collate(ws []features.Window, idx []int, cfg Config) (*Batch, error) {
 	if len(idx) == 0 {
 		return nil, errors.New("batch: empty batch")
@@ -101,15 +107,15 @@ func Collate(ws []features.Window, idx []int, cfg Config) (*Batch, error) {
 	}
 	longest := 0
 	first := &ws[idx[0]]
-	hasTypes, hasPos := first.TypeIDs != nil, first.StartPos >= 0
+	hasTypes, hasSeq, hasPos := first.TypeIDs != nil, first.SequenceIDs != nil, first.StartPos >= 0
 	for _, i := range idx {
 		w := &ws[i]
 		n := len(w.IDs)
-		if n == 0 || len(w.Mask) != n || (w.TypeIDs != nil && len(w.TypeIDs) != n) {
-			return nil, fmt.Errorf("batch: window %d (example %s): %d ids, %d mask values, %d token types", i, w.ExampleID, n, len(w.Mask), len(w.TypeIDs))
+		if n == 0 || len(w.Mask) != n || (w.TypeIDs != nil && len(w.TypeIDs) != n) || (w.SequenceIDs != nil && len(w.SequenceIDs) != n) {
+			return nil, fmt.Errorf("batch: window %d (example %s): %d ids, %d mask values, %d token types, %d sequence ids", i, w.ExampleID, n, len(w.Mask), len(w.TypeIDs), len(w.SequenceIDs))
 		}
-		if (w.TypeIDs != nil) != hasTypes || (w.StartPos >= 0) != hasPos {
-			return nil, fmt.Errorf("batch: window %d (example %s) differs from window %d in token types or targets", i, w.ExampleID, idx[0])
+		if (w.TypeIDs != nil) != hasTypes || (w.SequenceIDs != nil) != hasSeq || (w.StartPos >= 0) != hasPos {
+			return nil, fmt.Errorf("batch: window %d (example %s) differs from window %d in token types, sequence ids or targets", i, w.ExampleID, idx[0])
 		}
 		if hasPos && (w.StartPos >= n || w.EndPos < 0 || w.EndPos >= n) {
 			return nil, fmt.Errorf("batch: window %d (example %s): targets %d..%d outside %d tokens", i, w.ExampleID, w.StartPos, w.EndPos, n)
@@ -120,6 +126,9 @@ func Collate(ws []features.Window, idx []int, cfg Config) (*Batch, error) {
 	b := &Batch{B: B, L: L, IDs: make([]int64, B*L), Mask: make([]int64, B*L), Windows: append([]int(nil), idx...)}
 	if hasTypes {
 		b.TypeIDs = make([]int64, B*L)
+	}
+	if hasSeq {
+		b.GlobalMask = make([]int64, B*L)
 	}
 	if hasPos {
 		b.StartPos, b.EndPos = make([]int64, B), make([]int64, B)
@@ -135,9 +144,25 @@ func Collate(ws []features.Window, idx []int, cfg Config) (*Batch, error) {
 		if hasTypes {
 			copy(b.TypeIDs[r*L:], w.TypeIDs)
 		}
+		if hasSeq {
+			markQuestion(b.GlobalMask[r*L:(r+1)*L], w.SequenceIDs)
+		}
 		if hasPos {
 			b.StartPos[r], b.EndPos[r] = int64(w.StartPos), int64(w.EndPos)
 		}
 	}
 	return b, nil
+}
+
+// markQuestion sets global[k] to 1 for the tokens of a window's question: the first token (<s>
+// or [CLS]) and every token before the next special one (sequence id -1). That is HF's rule
+// for LongformerForQuestionAnswering, "every token before the first separator", read from the
+// sequence ids instead of searching the ids for the separator, which a context may contain.
+func markQuestion(global []int64, seqIDs []int) {
+	for k, s := range seqIDs {
+		if k > 0 && s < 0 {
+			return
+		}
+		global[k] = 1
+	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spanqa/spanqa/data/batch"
 	"github.com/spanqa/spanqa/data/features"
-	"github.com/spanqa/spanqa/eval"
+	"github.com/spanqa/spanqa/infer"
 	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/train"
@@ -400,7 +400,7 @@ func runPhase(ctx context.Context, m models.QAModel, adam *train.AdamW, ws []fea
 	}
 	step := func(b *batch.Batch) error {
 		if mode == "train" {
-			_, err := train.StepWith(m, adam, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return eval.BatchInputs(s, b, dev) }}, learningRate, maxGradNorm, prec)
+			_, err := train.StepWith(m, adam, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return infer.Inputs(s, b, dev) }}, learningRate, maxGradNorm, prec)
 			return err
 		}
 		b.StartPos, b.EndPos = nil, nil
@@ -408,7 +408,7 @@ func runPhase(ctx context.Context, m models.QAModel, adam *train.AdamW, ws []fea
 			torch.WithScope(func(s *torch.Scope) {
 				torch.NoGrad(func() {
 					forward := func() {
-						out := m.Forward(eval.BatchInputs(s, b, dev), false)
+						out := m.Forward(infer.Inputs(s, b, dev), false)
 						// Bring the logits to the host, as evaluation does (and so wait for them).
 						out.StartLogits.ToDType(torch.Float32).Float32s()
 						out.EndLogits.ToDType(torch.Float32).Float32s()
