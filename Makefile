@@ -5,6 +5,7 @@
 #   make build        build/libspanqa_cbridge.so and bin/spanqa
 #   make doctor       what libtorch, BLAS, threads and devices spanqa sees
 #   make bench        speed benchmarks (bench.json)
+#   make bench-compare  spanqa / HF transformers ratios, interleaved (bench-compare/table.md)
 # Which libtorch (see the README, "Getting libtorch"):
 #   LIBTORCH=         (default) the torch wheel pinned in third_party/libtorch-requirements.txt,
 #                     installed into .venv by make deps; CUDA and NCCL built in
@@ -25,7 +26,7 @@ GOTESTFLAGS ?= -timeout 40m
 CBRIDGE := build/libspanqa_cbridge.so
 export VENV
 
-.PHONY: all deps build cbridge test train doctor bench compile-check clean fmt vet gpu-check
+.PHONY: all deps build cbridge test train doctor bench bench-compare compile-check clean fmt vet gpu-check parity
 
 all: build
 
@@ -70,6 +71,19 @@ clean:
 .PHONY: parity
 parity: build
 	@bash tests/parity/run.sh
+
+# spanqa against HF transformers on the same batches, runs interleaved (tests/bench/compare.py);
+# prints and writes bench-compare/table.md. Hours for everything on 2 cores: narrow it with
+# BENCH_MODELS=bert BENCH_PRECISIONS=f32 BENCH_ROUNDS=2 BENCH_STEPS=2.
+BENCH_MODELS ?= bert,roberta,deberta,longformer
+BENCH_PRECISIONS ?= f32,bf16
+BENCH_ROUNDS ?= 2
+BENCH_STEPS ?= 2
+BENCH_PHASES ?= infer/seed,infer/spanqa,train/seed,train/spanqa
+bench-compare: build
+	@bash tests/parity/run.sh --install-only
+	$(VENV)/bin/python tests/bench/compare.py --models $(BENCH_MODELS) --precisions $(BENCH_PRECISIONS) \
+		--rounds $(BENCH_ROUNDS) --steps $(BENCH_STEPS) --phases $(BENCH_PHASES) --out-dir bench-compare
 
 # The GPU check (tests/gpu/check.sh): builds against this machine's pip torch with CUDA, then
 # parity, the embedded default, bench and serve on the GPU, all under $OUT (default

@@ -5,6 +5,7 @@
 #   2. runs reference.py, which builds random models with transformers and records what it
 #      computes, into a temporary folder;
 #   3. runs the Go tests of tests/parity against that folder.
+# With --install-only it stops after step 1 (make bench-compare).
 # Where Python, the venv or the pinned packages cannot be had, it says so loudly and exits 0:
 # the suite is skipped, not passed.
 set -euo pipefail
@@ -33,6 +34,8 @@ if ! { [ -f "$stamp" ] && cmp -s "$stamp" "$req"; }; then
 fi
 "$venv/bin/python" -c 'import transformers, tokenizers, sentencepiece, safetensors' 2>/dev/null ||
   skip "the pinned packages of $req do not import in $venv"
+# make bench-compare needs only the reference packages.
+[ "${1:-}" = "--install-only" ] && exit 0
 req457=tests/parity/requirements-hf457.txt
 hf457="$venv/hf457"
 stamp457="$hf457/.spanqa-parity-requirements"
