@@ -23,6 +23,8 @@ import (
 // Predictor computes start and end logits for a batch of windows: one row per window, each row
 // at least as long as the window's IDs (padding positions may follow, as in HF's padded batches).
 // The rows must stay valid after Logits returns (Run keeps them until their example is done).
+// Run calls Logits from one goroutine of its own, one batch at a time, a batch ahead of
+// post-processing.
 type Predictor interface {
 	Logits(ctx context.Context, batch []features.Window) (start, end [][]float32, err error)
 }
@@ -178,21 +180,15 @@ func Run(ctx context.Context, p Predictor, examples []squad.Example, windows []f
 	// Batches of similar length, longest first: padding to each batch's longest window then
 	// wastes little (SQuAD dev: most windows are far shorter than max_length, a few are full).
 	// Examples are still written in their order, each once all its windows have logits.
-	order := lengthOrder(windows)
-	batch := make([]features.Window, 0, cfg.BatchSize)
+	// The model runs one batch ahead of post-processing (see predictAhead), so n-best search
+	// and file writes do not leave the model idle.
 	bar := newProgress(cfg.Progress, len(windows))
-	for lo := 0; lo < len(order); lo += cfg.BatchSize {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("eval: run: %w", err)
-		}
-		idx := order[lo:min(lo+cfg.BatchSize, len(order))]
-		batch = batch[:0]
-		for _, i := range idx {
-			batch = append(batch, windows[i])
-		}
-		s, e, err := p.Logits(ctx, batch)
-		if err != nil {
-			return nil, fmt.Errorf("eval: run: windows %v: %w", idx, err)
+	results, stop := predictAhead(ctx, p, windows, lengthOrder(windows), cfg.BatchSize)
+	defer stop()
+	for r := range results {
+		idx, s, e := r.idx, r.start, r.end
+		if r.err != nil {
+			return nil, fmt.Errorf("eval: run: windows %v: %w", idx, r.err)
 		}
 		if len(s) != len(idx) || len(e) != len(idx) {
 			return nil, fmt.Errorf("eval: run: windows %v: predictor returned %d start and %d end rows for %d windows", idx, len(s), len(e), len(idx))
@@ -209,6 +205,9 @@ func Run(ctx context.Context, p Predictor, examples []squad.Example, windows []f
 			return nil, err // already "eval: post-process: ..."
 		}
 		bar.add(len(idx))
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("eval: run: %w", err)
 	}
 	if err := flush(); err != nil {
 		return nil, err
@@ -353,5 +352,53 @@ func (p *progress) add(n int) {
 func (p *progress) finish() {
 	if p.bar != nil {
 		_ = p.bar.Finish()
+	}
+}
+
+// batchLogits is one batch's predictor result: idx are the windows' indexes.
+type batchLogits struct {
+	idx        []int
+	start, end [][]float32
+	err        error
+}
+
+// predictAhead runs p over windows in batches of batchSize taken from order, on a goroutine of
+// its own, at most one batch ahead of the reader of results: the model computes batch k+1 while
+// the caller post-processes batch k. results is closed after the last batch, after an error (the
+// last value sent) or when ctx is done; stop makes the goroutine quit early and waits for it, so
+// that no forward pass outlives the caller.
+func predictAhead(ctx context.Context, p Predictor, windows []features.Window, order []int, batchSize int) (results <-chan batchLogits, stop func()) {
+	out := make(chan batchLogits, 1)
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(out)
+		for lo := 0; lo < len(order); lo += batchSize {
+			if ctx.Err() != nil {
+				return
+			}
+			r := batchLogits{idx: order[lo:min(lo+batchSize, len(order))]}
+			batch := make([]features.Window, len(r.idx))
+			for k, i := range r.idx {
+				batch[k] = windows[i]
+			}
+			r.start, r.end, r.err = p.Logits(ctx, batch)
+			select {
+			case out <- r:
+			case <-quit:
+				return
+			}
+			if r.err != nil {
+				return
+			}
+		}
+	}()
+	var once bool
+	return out, func() {
+		if !once {
+			once = true
+			close(quit)
+			<-done
+		}
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -218,4 +220,46 @@ func TestRunValidatesWindows(t *testing.T) {
 	assert.ErrorContains(t, err, "example e0 has no window")
 	_, err = Run(context.Background(), &oraclePredictor{examples: exs}, exs, nil, RunConfig{})
 	assert.ErrorContains(t, err, "no output directory")
+}
+
+// countingPredictor wraps a predictor and records how many Logits calls overlap: Run predicts
+// on a goroutine of its own, and a model must still see one batch at a time.
+type countingPredictor struct {
+	inner            Predictor
+	mu               sync.Mutex
+	active, overlaps int
+	calls            int
+}
+
+func (p *countingPredictor) Logits(ctx context.Context, b []features.Window) ([][]float32, [][]float32, error) {
+	p.mu.Lock()
+	p.active++
+	p.calls++
+	if p.active > 1 {
+		p.overlaps++
+	}
+	p.mu.Unlock()
+	defer func() { p.mu.Lock(); p.active--; p.mu.Unlock() }()
+	return p.inner.Logits(ctx, b)
+}
+
+func TestRunPredictsOneBatchAheadNeverTwoAtOnce(t *testing.T) {
+	exs, wins := runFixture()
+	p := &countingPredictor{inner: &oraclePredictor{examples: exs}}
+	res, err := Run(context.Background(), p, exs, wins, RunConfig{OutputDir: t.TempDir(), BatchSize: 1, Options: Options{Version2WithNegative: true}})
+	require.NoError(t, err)
+	assert.Equal(t, len(wins), p.calls)
+	assert.Equal(t, len(wins), res.Batches)
+	assert.Zero(t, p.overlaps, "Logits must never run twice at once")
+}
+
+func TestRunStopsItsPredictionGoroutine(t *testing.T) {
+	exs, wins := runFixture()
+	before := runtime.NumGoroutine()
+	for i := 0; i < 20; i++ {
+		_, err := Run(context.Background(), &oraclePredictor{examples: exs, failAt: 1}, exs, wins, RunConfig{OutputDir: t.TempDir(), BatchSize: 1, Options: Options{Version2WithNegative: true}})
+		require.Error(t, err)
+	}
+	// Run waits for its goroutine before returning: none may be left behind.
+	assert.LessOrEqual(t, runtime.NumGoroutine(), before)
 }
