@@ -1,8 +1,12 @@
-// cbridge: the C ABI over libtorch declared in cbridge.h.
+// cbridge: the tensor half of the C ABI over libtorch, declared in cbridge.h.
 //
-// The tensor shims live in this one translation unit on purpose: including ATen costs ~20 s of
-// compile time per file (the c10d shims are in distributed.cpp, whose headers cost as much again). Each shim is a few lines inside SPQ_TRY/SPQ_CATCH, which turn every C++
-// exception into a returned spq_error (nothing unwinds through the C ABI).
+// cbridge is two translation units: this one, with every tensor shim (library, creation,
+// autograd, ops, optimisation, autocast), and distributed.cpp, with the c10d shims declared in
+// distributed.h; internal.hpp holds the handle struct both need. The tensor shims share one file
+// because including ATen costs ~20 s of compile time per file, and c10d's headers cost as much
+// again, which is why they have a file of their own. Each shim is a few lines inside
+// SPQ_TRY/SPQ_CATCH, which turn every C++ exception into a returned spq_error (nothing unwinds
+// through the C ABI).
 #include "cbridge.h"
 #include "internal.hpp"
 
@@ -172,11 +176,6 @@ spq_error* spq_show_config(char** out) {
   SPQ_CATCH
 }
 
-spq_error* spq_parallel_info(char** out) {
-  SPQ_TRY *out = strdup(at::get_parallel_info().c_str());
-  SPQ_CATCH
-}
-
 void spq_free_string(char* s) { std::free(s); }
 void spq_set_num_threads(int n) { at::set_num_threads(n); }
 int spq_get_num_threads(void) { return at::get_num_threads(); }
@@ -278,11 +277,6 @@ void spq_free(spq_tensor t) {
   delete t;
 }
 
-spq_error* spq_shallow_clone(spq_tensor t, spq_tensor* out) {
-  SPQ_TRY *out = wrap(T(t));
-  SPQ_CATCH
-}
-
 int spq_dim(spq_tensor t) { return static_cast<int>(T(t).dim()); }
 void spq_shape(spq_tensor t, int64_t* out) {
   auto s = T(t).sizes();
@@ -292,15 +286,12 @@ int spq_dtype(spq_tensor t) { return from_scalar_type(T(t).scalar_type()); }
 int spq_device_type(spq_tensor t) { return T(t).device().is_cuda() ? 1 : 0; }
 int spq_device_index(spq_tensor t) { return T(t).device().has_index() ? T(t).device().index() : 0; }
 int64_t spq_numel(spq_tensor t) { return T(t).numel(); }
-int spq_defined(spq_tensor t) { return T(t).defined() ? 1 : 0; }
 int spq_requires_grad(spq_tensor t) { return T(t).requires_grad() ? 1 : 0; }
 int spq_has_grad(spq_tensor t) { return T(t).grad().defined() ? 1 : 0; }
 spq_error* spq_set_requires_grad(spq_tensor t, int on) {
   SPQ_TRY t->t.set_requires_grad(on != 0);
   SPQ_CATCH
 }
-int spq_is_contiguous(spq_tensor t) { return T(t).is_contiguous() ? 1 : 0; }
-int64_t spq_data_ptr_id(spq_tensor t) { return reinterpret_cast<int64_t>(T(t).data_ptr()); }
 
 // ---- creation and host copies ----
 
@@ -344,10 +335,6 @@ spq_error* spq_arange(double start, double end, double step, int dtype, int dt, 
 }
 spq_error* spq_randn(const int64_t* shape, int ndim, int dtype, int dt, int di, spq_tensor* out) {
   SPQ_TRY *out = wrap(at::randn(dims(shape, ndim), opts(dtype, dt, di)));
-  SPQ_CATCH
-}
-spq_error* spq_rand(const int64_t* shape, int ndim, int dtype, int dt, int di, spq_tensor* out) {
-  SPQ_TRY *out = wrap(at::rand(dims(shape, ndim), opts(dtype, dt, di)));
   SPQ_CATCH
 }
 spq_error* spq_item(spq_tensor t, double* out) {
@@ -411,8 +398,6 @@ UNARY(relu, x.relu())
 UNARY(gelu, at::gelu(x))
 UNARY(gelu_tanh, at::gelu(x, "tanh"))
 UNARY(abs, x.abs())
-UNARY(erf, x.erf())
-UNARY(floor, x.floor())
 UNARY(ceil, x.ceil())
 UNARY(sign, x.sign())
 UNARY(logical_not, x.logical_not())
@@ -422,7 +407,6 @@ UNARY(sum_all, x.sum())
 UNARY(mean_all, x.mean())
 UNARY(norm_all, x.norm())
 UNARY(square, x.square())
-UNARY(t, x.t())
 UNARY(isfinite_all, x.isfinite().all())
 #undef UNARY
 
@@ -439,18 +423,7 @@ BINARY(mul, x.mul(y))
 BINARY(div, x.div(y))
 BINARY(matmul, x.matmul(y))
 BINARY(bmm, x.bmm(y))
-BINARY(maximum, at::maximum(x, y))
-BINARY(minimum, at::minimum(x, y))
-BINARY(eq, x.eq(y))
-BINARY(ne, x.ne(y))
-BINARY(lt, x.lt(y))
-BINARY(le, x.le(y))
-BINARY(gt, x.gt(y))
-BINARY(ge, x.ge(y))
 BINARY(logical_and, x.logical_and(y))
-BINARY(logical_or, x.logical_or(y))
-BINARY(pow, x.pow(y))
-BINARY(floor_divide, x.div(y, "floor"))
 #undef BINARY
 
 #define SCALAR(name, expr)                                       \
@@ -469,8 +442,6 @@ SCALAR(ne_scalar, x.ne(sc(x, s)))
 SCALAR(lt_scalar, x.lt(sc(x, s)))
 SCALAR(le_scalar, x.le(sc(x, s)))
 SCALAR(gt_scalar, x.gt(sc(x, s)))
-SCALAR(ge_scalar, x.ge(sc(x, s)))
-SCALAR(fmod_scalar, x.fmod(sc(x, s)))
 #undef SCALAR
 
 namespace {
@@ -492,22 +463,6 @@ spq_error* spq_where(spq_tensor cond, spq_tensor a, spq_tensor b, spq_tensor* ou
   SPQ_CATCH
 }
 
-spq_error* spq_add_(spq_tensor a, spq_tensor b, double alpha) {
-  SPQ_TRY a->t.add_(T(b), alpha);
-  SPQ_CATCH
-}
-spq_error* spq_mul_(spq_tensor a, spq_tensor b) {
-  SPQ_TRY a->t.mul_(T(b));
-  SPQ_CATCH
-}
-spq_error* spq_mul_scalar_(spq_tensor a, double s) {
-  SPQ_TRY a->t.mul_(sc(a->t, s));
-  SPQ_CATCH
-}
-spq_error* spq_add_scalar_(spq_tensor a, double s) {
-  SPQ_TRY a->t.add_(sc(a->t, s));
-  SPQ_CATCH
-}
 spq_error* spq_zero_(spq_tensor a) {
   SPQ_TRY a->t.zero_();
   SPQ_CATCH
@@ -520,20 +475,12 @@ spq_error* spq_copy_(spq_tensor dst, spq_tensor src) {
   SPQ_TRY dst->t.copy_(T(src));
   SPQ_CATCH
 }
-spq_error* spq_clamp_(spq_tensor a, int has_min, double mn, int has_max, double mx) {
-  SPQ_TRY a->t.clamp_(opt_scalar(T(a), has_min, mn), opt_scalar(T(a), has_max, mx));
-  SPQ_CATCH
-}
 spq_error* spq_normal_(spq_tensor a, double mean, double std) {
   SPQ_TRY a->t.normal_(mean, std);
   SPQ_CATCH
 }
 spq_error* spq_uniform_(spq_tensor a, double from, double to) {
   SPQ_TRY a->t.uniform_(from, to);
-  SPQ_CATCH
-}
-spq_error* spq_masked_fill_(spq_tensor a, spq_tensor mask, double value) {
-  SPQ_TRY a->t.masked_fill_(T(mask), sc(a->t, value));
   SPQ_CATCH
 }
 
@@ -626,10 +573,6 @@ spq_error* spq_split(spq_tensor a, int64_t size, int64_t dim, spq_tensor* outs, 
   SPQ_TRY return emit_list(T(a).split(size, dim), outs, n_max, n);
   SPQ_CATCH
 }
-spq_error* spq_chunk(spq_tensor a, int64_t chunks, int64_t dim, spq_tensor* outs, int n_max, int* n) {
-  SPQ_TRY return emit_list(T(a).chunk(chunks, dim), outs, n_max, n);
-  SPQ_CATCH
-}
 spq_error* spq_as_strided(spq_tensor a, const int64_t* size, const int64_t* stride, int n, int64_t offset,
                           spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).as_strided(dims(size, n), dims(stride, n), offset));
@@ -647,17 +590,8 @@ spq_error* spq_tril(spq_tensor a, int64_t diagonal, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).tril(diagonal));
   SPQ_CATCH
 }
-spq_error* spq_triu(spq_tensor a, int64_t diagonal, spq_tensor* out) {
-  SPQ_TRY *out = wrap(T(a).triu(diagonal));
-  SPQ_CATCH
-}
 spq_error* spq_flip(spq_tensor a, const int64_t* d, int n, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).flip(dims(d, n)));
-  SPQ_CATCH
-}
-spq_error* spq_stride(spq_tensor a, int64_t* out) {
-  SPQ_TRY auto s = T(a).strides();
-  for (size_t i = 0; i < s.size(); i++) out[i] = s[i];
   SPQ_CATCH
 }
 
@@ -677,28 +611,12 @@ spq_error* spq_max_dim(spq_tensor a, int64_t dim, int keepdim, spq_tensor* value
   *indices = wrap(std::get<1>(r));
   SPQ_CATCH
 }
-spq_error* spq_min_dim(spq_tensor a, int64_t dim, int keepdim, spq_tensor* values, spq_tensor* indices) {
-  SPQ_TRY auto r = T(a).min(dim, keepdim != 0);
-  *values = wrap(std::get<0>(r));
-  *indices = wrap(std::get<1>(r));
-  SPQ_CATCH
-}
-spq_error* spq_argmax(spq_tensor a, int64_t dim, int keepdim, spq_tensor* out) {
-  SPQ_TRY *out = wrap(T(a).argmax(dim, keepdim != 0));
-  SPQ_CATCH
-}
 spq_error* spq_cumsum(spq_tensor a, int64_t dim, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).cumsum(dim));
   SPQ_CATCH
 }
 spq_error* spq_max_all(spq_tensor a, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).max());
-  SPQ_CATCH
-}
-spq_error* spq_topk(spq_tensor a, int64_t k, int64_t dim, spq_tensor* values, spq_tensor* indices) {
-  SPQ_TRY auto r = T(a).topk(k, dim);
-  *values = wrap(std::get<0>(r));
-  *indices = wrap(std::get<1>(r));
   SPQ_CATCH
 }
 

@@ -86,11 +86,6 @@ func fromRaw(s *Scope, dt DType, p unsafe.Pointer, shape []int64) *Tensor {
 	return wrap(out, s)
 }
 
-// Scalar makes a 0-dimensional tensor.
-func Scalar[E Element](s *Scope, v E) *Tensor {
-	return FromSlice(s, []E{v}, []int64{}...)
-}
-
 type creator func(shape *C.int64_t, ndim C.int, dtype, devType, devIndex C.int, out *C.spq_tensor) *C.spq_error
 
 func create(op string, fn creator, s *Scope, dt DType, dev Device, shape []int64) *Tensor {
@@ -125,13 +120,6 @@ func Empty(s *Scope, dt DType, dev Device, shape ...int64) *Tensor {
 func Randn(s *Scope, dt DType, dev Device, shape ...int64) *Tensor {
 	return create("randn", func(a *C.int64_t, b C.int, c, d, e C.int, o *C.spq_tensor) *C.spq_error {
 		return C.spq_randn(a, b, c, d, e, o)
-	}, s, dt, dev, shape)
-}
-
-// Rand draws from U[0,1) with the global generator.
-func Rand(s *Scope, dt DType, dev Device, shape ...int64) *Tensor {
-	return create("rand", func(a *C.int64_t, b C.int, c, d, e C.int, o *C.spq_tensor) *C.spq_error {
-		return C.spq_rand(a, b, c, d, e, o)
 	}, s, dt, dev, shape)
 }
 

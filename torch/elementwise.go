@@ -85,20 +85,6 @@ func (t *Tensor) Abs() *Tensor {
 	return wrap(out, scopeOf(t))
 }
 
-// Erf returns the error function.
-func (t *Tensor) Erf() *Tensor {
-	var out C.spq_tensor
-	check("erf", C.spq_erf(t.handle(), &out))
-	return wrap(out, scopeOf(t))
-}
-
-// Floor returns floor.
-func (t *Tensor) Floor() *Tensor {
-	var out C.spq_tensor
-	check("floor", C.spq_floor(t.handle(), &out))
-	return wrap(out, scopeOf(t))
-}
-
 // Ceil returns ceil.
 func (t *Tensor) Ceil() *Tensor {
 	var out C.spq_tensor
@@ -162,13 +148,6 @@ func (t *Tensor) Square() *Tensor {
 	return wrap(out, scopeOf(t))
 }
 
-// T returns the transpose of a 2-D tensor.
-func (t *Tensor) T() *Tensor {
-	var out C.spq_tensor
-	check("t", C.spq_t(t.handle(), &out))
-	return wrap(out, scopeOf(t))
-}
-
 // AllFinite returns a bool scalar: whether every element is finite.
 func (t *Tensor) AllFinite() *Tensor {
 	var out C.spq_tensor
@@ -218,87 +197,10 @@ func (t *Tensor) Bmm(o *Tensor) *Tensor {
 	return wrap(out, scopeOf(t, o))
 }
 
-// Maximum returns element-wise max.
-func (t *Tensor) Maximum(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("maximum", C.spq_maximum(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Minimum returns element-wise min.
-func (t *Tensor) Minimum(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("minimum", C.spq_minimum(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Eq returns a==b.
-func (t *Tensor) Eq(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("eq", C.spq_eq(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Ne returns a!=b.
-func (t *Tensor) Ne(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("ne", C.spq_ne(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Lt returns a<b.
-func (t *Tensor) Lt(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("lt", C.spq_lt(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Le returns a<=b.
-func (t *Tensor) Le(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("le", C.spq_le(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Gt returns a>b.
-func (t *Tensor) Gt(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("gt", C.spq_gt(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Ge returns a>=b.
-func (t *Tensor) Ge(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("ge", C.spq_ge(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
 // LogicalAnd returns a&&b.
 func (t *Tensor) LogicalAnd(o *Tensor) *Tensor {
 	var out C.spq_tensor
 	check("logical_and", C.spq_logical_and(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// LogicalOr returns a||b.
-func (t *Tensor) LogicalOr(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("logical_or", C.spq_logical_or(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// Pow returns a**b.
-func (t *Tensor) Pow(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("pow", C.spq_pow(t.handle(), o.handle(), &out))
-	return wrap(out, scopeOf(t, o))
-}
-
-// FloorDivide returns floor(a/b).
-func (t *Tensor) FloorDivide(o *Tensor) *Tensor {
-	var out C.spq_tensor
-	check("floor_divide", C.spq_floor_divide(t.handle(), o.handle(), &out))
 	return wrap(out, scopeOf(t, o))
 }
 
@@ -369,19 +271,5 @@ func (t *Tensor) LeScalar(s float64) *Tensor {
 func (t *Tensor) GtScalar(s float64) *Tensor {
 	var out C.spq_tensor
 	check("gt_scalar", C.spq_gt_scalar(t.handle(), C.double(s), &out))
-	return wrap(out, scopeOf(t))
-}
-
-// GeScalar returns t>=s.
-func (t *Tensor) GeScalar(s float64) *Tensor {
-	var out C.spq_tensor
-	check("ge_scalar", C.spq_ge_scalar(t.handle(), C.double(s), &out))
-	return wrap(out, scopeOf(t))
-}
-
-// FmodScalar returns fmod(t,s).
-func (t *Tensor) FmodScalar(s float64) *Tensor {
-	var out C.spq_tensor
-	check("fmod_scalar", C.spq_fmod_scalar(t.handle(), C.double(s), &out))
 	return wrap(out, scopeOf(t))
 }

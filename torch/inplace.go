@@ -8,30 +8,6 @@ import "C"
 // In-place operations modify t and return it, creating no new handle. Autograd forbids most of
 // them on leaves that require grad; use them on buffers, optimizer state and under NoGrad.
 
-// Add_ does t += alpha*o.
-func (t *Tensor) Add_(o *Tensor, alpha float64) *Tensor {
-	check("add_", C.spq_add_(t.handle(), o.handle(), C.double(alpha)))
-	return t
-}
-
-// Mul_ does t *= o.
-func (t *Tensor) Mul_(o *Tensor) *Tensor {
-	check("mul_", C.spq_mul_(t.handle(), o.handle()))
-	return t
-}
-
-// MulScalar_ does t *= s.
-func (t *Tensor) MulScalar_(s float64) *Tensor {
-	check("mul_", C.spq_mul_scalar_(t.handle(), C.double(s)))
-	return t
-}
-
-// AddScalar_ does t += s.
-func (t *Tensor) AddScalar_(s float64) *Tensor {
-	check("add_", C.spq_add_scalar_(t.handle(), C.double(s)))
-	return t
-}
-
 // Zero_ sets every element to 0.
 func (t *Tensor) Zero_() *Tensor {
 	check("zero_", C.spq_zero_(t.handle()))
@@ -50,12 +26,6 @@ func (t *Tensor) Copy_(src *Tensor) *Tensor {
 	return t
 }
 
-// ClampRange_ limits t to [lo, hi] in place.
-func (t *Tensor) ClampRange_(lo, hi float64) *Tensor {
-	check("clamp_", C.spq_clamp_(t.handle(), 1, C.double(lo), 1, C.double(hi)))
-	return t
-}
-
 // Normal_ fills t from N(mean, std) with the global generator.
 func (t *Tensor) Normal_(mean, std float64) *Tensor {
 	check("normal_", C.spq_normal_(t.handle(), C.double(mean), C.double(std)))
@@ -65,11 +35,5 @@ func (t *Tensor) Normal_(mean, std float64) *Tensor {
 // Uniform_ fills t from U[from, to).
 func (t *Tensor) Uniform_(from, to float64) *Tensor {
 	check("uniform_", C.spq_uniform_(t.handle(), C.double(from), C.double(to)))
-	return t
-}
-
-// MaskedFill_ writes value where mask is true.
-func (t *Tensor) MaskedFill_(mask *Tensor, value float64) *Tensor {
-	check("masked_fill_", C.spq_masked_fill_(t.handle(), mask.handle(), C.double(value)))
 	return t
 }

@@ -7,9 +7,10 @@ import "C"
 
 import "unsafe"
 
-// Fused optimisation kernels. The optimizer's logic (which parameters decay, learning-rate
-// schedule, step counting, clipping policy) lives in Go (package train); these are the
-// per-tensor arithmetic it needs, one C call each instead of a dozen.
+// Optimisation steps. The optimizer's logic (which parameters decay, learning-rate schedule,
+// step counting, clipping policy) lives in Go (package train); these are the per-tensor
+// arithmetic it needs, each one C call into cbridge that runs torch's sequence of libtorch
+// operations (not a fused kernel) instead of a dozen calls from Go.
 
 // AdamWStep applies one torch.optim.AdamW update (decoupled weight decay, bias correction) to p
 // from p's gradient, updating the moment buffers in place. step counts from 1. Parameters

@@ -29,25 +29,10 @@ func (t *Tensor) MaxDim(dim int64, keepdim bool) (values, indices *Tensor) {
 	return wrap(v, s), wrap(i, s)
 }
 
-// MinDim returns the minima along dim and their indices.
-func (t *Tensor) MinDim(dim int64, keepdim bool) (values, indices *Tensor) {
-	var v, i C.spq_tensor
-	check("min", C.spq_min_dim(t.handle(), C.int64_t(dim), cbool(keepdim), &v, &i))
-	s := scopeOf(t)
-	return wrap(v, s), wrap(i, s)
-}
-
 // Max returns the largest element as a 0-d tensor.
 func (t *Tensor) Max() *Tensor {
 	var out C.spq_tensor
 	check("max", C.spq_max_all(t.handle(), &out))
-	return wrap(out, scopeOf(t))
-}
-
-// Argmax returns the index of the maximum along dim.
-func (t *Tensor) Argmax(dim int64, keepdim bool) *Tensor {
-	var out C.spq_tensor
-	check("argmax", C.spq_argmax(t.handle(), C.int64_t(dim), cbool(keepdim), &out))
 	return wrap(out, scopeOf(t))
 }
 
@@ -56,12 +41,4 @@ func (t *Tensor) Cumsum(dim int64) *Tensor {
 	var out C.spq_tensor
 	check("cumsum", C.spq_cumsum(t.handle(), C.int64_t(dim), &out))
 	return wrap(out, scopeOf(t))
-}
-
-// TopK returns the k largest values along dim (sorted, descending) and their indices.
-func (t *Tensor) TopK(k, dim int64) (values, indices *Tensor) {
-	var v, i C.spq_tensor
-	check("topk", C.spq_topk(t.handle(), C.int64_t(k), C.int64_t(dim), &v, &i))
-	s := scopeOf(t)
-	return wrap(v, s), wrap(i, s)
 }

@@ -53,14 +53,6 @@ func Config() string {
 	return C.GoString(s)
 }
 
-// ParallelInfo is libtorch's threading report (at::get_parallel_info).
-func ParallelInfo() string {
-	var s *C.char
-	check("parallel_info", C.spq_parallel_info(&s))
-	defer C.spq_free_string(s)
-	return C.GoString(s)
-}
-
 // SetNumThreads sets libtorch's intra-op thread count.
 func SetNumThreads(n int) { C.spq_set_num_threads(C.int(n)) }
 

@@ -169,17 +169,6 @@ func (t *Tensor) Split(size, dim int64) []*Tensor {
 	return t.wrapAll(outs[:got])
 }
 
-// Chunk cuts t into (at most) chunks equal pieces along dim.
-func (t *Tensor) Chunk(chunks, dim int64) []*Tensor {
-	if chunks <= 0 {
-		panic(&Error{Op: "chunk", Msg: "number of chunks must be positive"})
-	}
-	outs := make([]C.spq_tensor, chunks+1)
-	var got C.int
-	check("chunk", C.spq_chunk(t.handle(), C.int64_t(chunks), C.int64_t(dim), handlePtr(outs), C.int(len(outs)), &got))
-	return t.wrapAll(outs[:got])
-}
-
 func (t *Tensor) wrapAll(hs []C.spq_tensor) []*Tensor {
 	s := scopeOf(t)
 	res := make([]*Tensor, len(hs))
@@ -222,12 +211,5 @@ func (t *Tensor) Pad(pad []int64, value float64) *Tensor {
 func (t *Tensor) Tril(k int64) *Tensor {
 	var out C.spq_tensor
 	check("tril", C.spq_tril(t.handle(), C.int64_t(k), &out))
-	return wrap(out, scopeOf(t))
-}
-
-// Triu keeps the upper triangle (diagonal offset k).
-func (t *Tensor) Triu(k int64) *Tensor {
-	var out C.spq_tensor
-	check("triu", C.spq_triu(t.handle(), C.int64_t(k), &out))
 	return wrap(out, scopeOf(t))
 }

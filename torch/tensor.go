@@ -17,9 +17,10 @@ import (
 // Tensor is a handle to a libtorch tensor.
 //
 // Lifetime: a tensor is freed by the Scope that owns it (see Scope), by Free, or, as a safety
-// net only, when the garbage collector finds the handle unreachable. Model code never frees by
-// hand: every tensor created in a step belongs to that step's scope. Parameters and optimizer
-// state are loose (owned by no scope) and live as long as their owner.
+// net only, when the garbage collector finds the handle unreachable. A forward pass frees
+// nothing by hand: every tensor created in a step belongs to that step's scope. Parameters,
+// optimizer state and caches kept across steps are loose (owned by no scope) and freed by their
+// owner.
 type Tensor struct {
 	mu      sync.Mutex
 	h       C.spq_tensor
@@ -67,13 +68,6 @@ func (s *Scope) Close() {
 			t.Free()
 		}
 	}
-}
-
-// Len is the number of tensors the scope currently tracks (including ones already freed early).
-func (s *Scope) Len() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.owned)
 }
 
 // Keep takes t out of the scope: it survives Close and the caller owns it (Free it, or hand it
@@ -223,15 +217,6 @@ func (t *Tensor) Size(d int) int64 {
 	return s[d]
 }
 
-// Strides returns the element strides of each dimension.
-func (t *Tensor) Strides() []int64 {
-	out := make([]int64, t.Dim())
-	if len(out) > 0 {
-		check("stride", C.spq_stride(t.handle(), (*C.int64_t)(unsafe.Pointer(&out[0]))))
-	}
-	return out
-}
-
 // DType is the element type.
 func (t *Tensor) DType() DType { return DType(C.spq_dtype(t.handle())) }
 
@@ -243,9 +228,6 @@ func (t *Tensor) Device() Device {
 
 // Numel is the number of elements.
 func (t *Tensor) Numel() int64 { return int64(C.spq_numel(t.handle())) }
-
-// IsContiguous reports whether the tensor is laid out contiguously in row-major order.
-func (t *Tensor) IsContiguous() bool { return C.spq_is_contiguous(t.handle()) != 0 }
 
 // RequiresGrad reports whether autograd records operations on t.
 func (t *Tensor) RequiresGrad() bool { return C.spq_requires_grad(t.handle()) != 0 }
