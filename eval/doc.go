@@ -1,6 +1,8 @@
 // Package eval turns a QA model's start/end logits into SQuAD answers and scores them, matching
 // Hugging Face's run_qa.py post-processing and the official SQuAD evaluation scripts number for
-// number. It is pure Go: the model is behind the Predictor interface.
+// number. Post-processing and metrics are plain Go on host slices; the model itself runs on
+// libtorch (through packages models and torch) behind the Predictor interface, which Run takes,
+// so everything after the logits can be tested without a model.
 //
 // Post-processing (postprocess.go) is utils_qa.postprocess_qa_predictions: n-best spans over all
 // windows of an example, the SQuAD v2.0 null answer, answer text sliced from the context by
