@@ -33,15 +33,6 @@ var Architectures = map[string]string{
 	"deberta-v2": "DebertaV2ForQuestionAnswering", "longformer": "LongformerForQuestionAnswering",
 }
 
-// MaxLength is the longest sequence the configuration's position table allows.
-func (c *Config) MaxLength() int64 {
-	switch c.ModelType {
-	case "roberta", "longformer":
-		return c.MaxPositionEmbeddings - c.PadTokenID - 1
-	}
-	return c.MaxPositionEmbeddings
-}
-
 // Convert reads an HF model folder (any supported weight format) and writes spanqa's canonical
 // folder: config.json, model.safetensors with HF key names (loadable by HF Transformers), the
 // tokenizer files and spanqa.json.

@@ -3,7 +3,6 @@ package models
 import (
 	"fmt"
 	"math"
-	"strings"
 
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/nn"
@@ -17,8 +16,7 @@ import (
 // Keys: deberta.embeddings.*, deberta.encoder.layer.N.*, deberta.encoder.rel_embeddings.weight,
 // deberta.encoder.LayerNorm.*, deberta.encoder.conv.*, qa_outputs.*.
 type Deberta struct {
-	cfg        *Config
-	params     *nn.Params
+	modelBase
 	embeddings *debertaEmbeddings
 	encoder    *debertaEncoder
 	head       *qaHead
@@ -31,12 +29,12 @@ func init() {
 // NewDeberta builds the architecture with HF-initialised random weights. Parameters are
 // registered in HF's named_parameters order.
 func NewDeberta(cfg *Config, dev torch.Device) *Deberta {
-	p := nn.NewParams(dev)
-	m := &Deberta{cfg: cfg, params: p}
+	m := &Deberta{modelBase: newModelBase(cfg, dev)}
+	p := m.params
 	m.embeddings = newDebertaEmbeddings(p.Sub("deberta.embeddings"), cfg)
 	m.encoder = newDebertaEncoder(p.Sub("deberta.encoder"), cfg)
 	m.head = newQAHead(p, cfg.HiddenSize)
-	initBertWeights(p, cfg, map[string]int64{"deberta.embeddings.word_embeddings.weight": cfg.PadTokenID})
+	initHFWeights(p, cfg.InitializerRange, map[string]int64{"deberta.embeddings.word_embeddings.weight": cfg.PadTokenID})
 	if m.encoder.conv != nil {
 		// HF's _init_weights skips Conv1d, so the convolution keeps PyTorch's default init.
 		m.encoder.conv.initDefault()
@@ -46,20 +44,11 @@ func NewDeberta(cfg *Config, dev torch.Device) *Deberta {
 
 // Forward implements QAModel.
 func (m *Deberta) Forward(in Inputs, train bool) Output {
-	mask := in.Mask
-	if mask == nil {
-		mask = in.IDs.OnesLike()
-	}
-	x := m.embeddings.forward(in.IDs, in.TypeIDs, mask, train)
+	mask := in.attentionMask()                                 // [B, L]
+	x := m.embeddings.forward(in.IDs, in.TypeIDs, mask, train) // [B, L, H]
 	x = m.encoder.forward(x, mask, train)
 	return m.head.forward(x, in)
 }
-
-// Params implements QAModel.
-func (m *Deberta) Params() *nn.Params { return m.params }
-
-// Config implements QAModel.
-func (m *Deberta) Config() *Config { return m.cfg }
 
 // debertaEmbeddings are DebertaV2Embeddings. v3 checkpoints have neither position nor
 // token-type embeddings; embedding_size may differ from hidden_size (then embed_proj maps it).
@@ -78,7 +67,7 @@ func newDebertaEmbeddings(p *nn.Params, cfg *Config) *debertaEmbeddings {
 		word:    nn.NewEmbedding(p, "word_embeddings", cfg.VocabSize, size, cfg.PadTokenID),
 		dropout: nn.Dropout{P: cfg.HiddenDropoutProb},
 	}
-	if cfg.PositionBiasedInput {
+	if cfg.DeBERTa.PositionBiasedInput {
 		e.position = nn.NewEmbedding(p, "position_embeddings", cfg.MaxPositionEmbeddings, size, -1)
 	}
 	if cfg.TypeVocabSize > 0 {
@@ -93,8 +82,8 @@ func newDebertaEmbeddings(p *nn.Params, cfg *Config) *debertaEmbeddings {
 
 // debertaEmbeddingSize is embedding_size, which defaults to hidden_size.
 func debertaEmbeddingSize(cfg *Config) int64 {
-	if cfg.EmbeddingSize > 0 {
-		return cfg.EmbeddingSize
+	if cfg.DeBERTa.EmbeddingSize > 0 {
+		return cfg.DeBERTa.EmbeddingSize
 	}
 	return cfg.HiddenSize
 }
@@ -104,7 +93,7 @@ func debertaEmbeddingSize(cfg *Config) int64 {
 func (e *debertaEmbeddings) forward(ids, typeIDs, mask *torch.Tensor, train bool) *torch.Tensor {
 	x := e.word.Forward(ids)
 	if e.position != nil {
-		positions := torch.Arange(ids.Scope(), 0, float64(ids.Size(1)), 1, torch.Int64, ids.Device()).Unsqueeze(0)
+		positions := torch.Arange(ids.Scope(), 0, float64(ids.Size(1)), 1, torch.Int64, ids.Device()).Unsqueeze(0) // [1, L]
 		x = x.Add(e.position.Forward(positions))
 	}
 	if e.tokenType != nil {
@@ -117,7 +106,7 @@ func (e *debertaEmbeddings) forward(ids, typeIDs, mask *torch.Tensor, train bool
 		x = e.proj.Forward(x)
 	}
 	x = e.norm.Forward(x)
-	x = x.Mul(mask.Unsqueeze(2).ToDType(x.DType()))
+	x = x.Mul(mask.Unsqueeze(2).ToDType(x.DType())) // mask as [B, L, 1]
 	return e.dropout.Forward(x, train)
 }
 
@@ -128,7 +117,7 @@ type debertaEncoder struct {
 	// relEmb holds 2*span rows, one per relative-position bucket; nil without
 	// relative_attention.
 	relEmb  *nn.Embedding
-	relNorm *nn.LayerNorm // norm_rel_ebd contains "layer_norm"
+	relNorm *nn.LayerNorm // with norm_rel_ebd layer_norm
 	conv    *debertaConv
 	rel     relativeConfig
 }
@@ -142,13 +131,13 @@ type relativeConfig struct {
 }
 
 func newRelativeConfig(cfg *Config) relativeConfig {
-	maxRel := cfg.MaxRelativePositions
+	maxRel := cfg.DeBERTa.MaxRelativePositions
 	if maxRel < 1 {
 		maxRel = cfg.MaxPositionEmbeddings
 	}
-	r := relativeConfig{span: maxRel, buckets: cfg.PositionBuckets, maxPosition: maxRel}
-	if cfg.PositionBuckets > 0 {
-		r.span = cfg.PositionBuckets
+	r := relativeConfig{span: maxRel, buckets: cfg.DeBERTa.PositionBuckets, maxPosition: maxRel}
+	if cfg.DeBERTa.PositionBuckets > 0 {
+		r.span = cfg.DeBERTa.PositionBuckets
 	}
 	return r
 }
@@ -158,27 +147,16 @@ func newDebertaEncoder(p *nn.Params, cfg *Config) *debertaEncoder {
 	for i := 0; i < cfg.NumHiddenLayers; i++ {
 		e.layers = append(e.layers, newDebertaLayer(p.Sub(fmt.Sprintf("layer.%d", i)), cfg, e.rel))
 	}
-	if cfg.RelativeAttention {
+	if cfg.DeBERTa.RelativeAttention {
 		e.relEmb = nn.NewEmbedding(p, "rel_embeddings", 2*e.rel.span, cfg.HiddenSize, -1)
 	}
-	if hasOption(cfg.NormRelEbd, "layer_norm") {
+	if cfg.DeBERTa.LayerNormRelEmbeddings {
 		e.relNorm = nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps)
 	}
-	if cfg.ConvKernelSize > 0 {
+	if cfg.DeBERTa.ConvKernelSize > 0 {
 		e.conv = newDebertaConv(p.Sub("conv"), cfg)
 	}
 	return e
-}
-
-// hasOption reports whether the "|"-separated, case-insensitive list s contains opt
-// (norm_rel_ebd is written like "layer_norm" or "layer_norm|none").
-func hasOption(s, opt string) bool {
-	for _, part := range strings.Split(strings.ToLower(s), "|") {
-		if strings.TrimSpace(part) == opt {
-			return true
-		}
-	}
-	return false
 }
 
 // relativeInputs are computed once per forward pass and shared by every layer.
@@ -257,33 +235,25 @@ func logBucketPositions(rel *torch.Tensor, buckets, maxPosition int64) *torch.Te
 	return bucketed.ToDType(torch.Int64)
 }
 
-// debertaLayer is DebertaV2Layer: disentangled attention, then the BERT-style output and
-// feed-forward blocks.
+// debertaLayer is DebertaV2Layer: disentangled attention, then the shared output blocks.
 type debertaLayer struct {
 	attention *disentangledAttention
-	attnOut   *addNorm
-	ffn       *feedForward
+	output    layerOutput
 }
 
 func newDebertaLayer(p *nn.Params, cfg *Config, rel relativeConfig) *debertaLayer {
-	att := p.Sub("attention")
-	return &debertaLayer{
-		attention: newDisentangledAttention(att.Sub("self"), cfg, rel),
-		attnOut:   newAddNorm(att.Sub("output"), cfg.HiddenSize, cfg.HiddenSize, cfg.LayerNormEps, cfg.HiddenDropoutProb),
-		ffn:       newFeedForward(p, cfg),
-	}
+	return &debertaLayer{attention: newDisentangledAttention(p.Sub("attention.self"), cfg, rel), output: newLayerOutput(p, cfg)}
 }
 
 func (l *debertaLayer) forward(x, rmask *torch.Tensor, rel *relativeInputs, train bool) *torch.Tensor {
-	a := l.attnOut.forward(l.attention.forward(x, rmask, rel, train), x, train)
-	return l.ffn.forward(a, train)
+	return l.output.forward(l.attention.forward(x, rmask, rel, train), x, train)
 }
 
 // disentangledAttention is DisentangledSelfAttention: content-to-content scores plus, when
 // relative attention is on, content-to-position (c2p) and position-to-content (p2c) scores
 // against the shared relative embeddings.
 type disentangledAttention struct {
-	query, key, value *nn.Linear
+	qkv // query_proj, key_proj, value_proj
 	// posKey and posQuery project the relative embeddings when share_att_key is false; with
 	// shared keys (sharedKeys), key and query do it.
 	posKey, posQuery *nn.Linear
@@ -306,24 +276,22 @@ type disentangledAttention struct {
 func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *disentangledAttention {
 	h := cfg.HiddenSize
 	a := &disentangledAttention{
-		query:       nn.NewLinear(p, "query_proj", h, h, true),
-		key:         nn.NewLinear(p, "key_proj", h, h, true),
-		value:       nn.NewLinear(p, "value_proj", h, h, true),
+		qkv:         newQKV(p, h, "_proj"),
 		heads:       cfg.NumAttentionHeads,
-		relative:    cfg.RelativeAttention,
+		relative:    cfg.DeBERTa.RelativeAttention,
 		span:        rel.span,
 		scaleFactor: 1,
-		sharedKeys:  cfg.ShareAttKey,
+		sharedKeys:  cfg.DeBERTa.ShareAttKey,
 		dropout:     nn.Dropout{P: cfg.AttentionProbsDropoutProb},
 		posDropout:  nn.Dropout{P: cfg.HiddenDropoutProb},
 
 		zeroMaskedRows: cfg.Before5(),
 	}
-	for _, t := range cfg.PosAttType {
+	for _, t := range cfg.DeBERTa.PosAttType {
 		switch t {
-		case "c2p":
+		case C2P:
 			a.c2p = true
-		case "p2c":
+		case P2C:
 			a.p2c = true
 		}
 	}
@@ -334,7 +302,7 @@ func newDisentangledAttention(p *nn.Params, cfg *Config, rel relativeConfig) *di
 	if a.p2c {
 		a.scaleFactor++
 	}
-	if a.relative && !cfg.ShareAttKey {
+	if a.relative && !cfg.DeBERTa.ShareAttKey {
 		if a.c2p {
 			a.posKey = nn.NewLinear(p, "pos_key_proj", h, h, true)
 		}
@@ -359,16 +327,16 @@ func (a *disentangledAttention) forward(x, rmask *torch.Tensor, rel *relativeInp
 	v := a.headsFirst(a.value.Forward(x))
 	scale := a.scale(q.Size(-1))
 	// HF scales the transposed keys, not the product: the rounding differs.
-	scores := q.Bmm(k.Transpose(-1, -2).DivScalar(scale))
+	scores := q.Bmm(k.Transpose(-1, -2).DivScalar(scale)) // [B*heads, L, L]
 	if a.relative && rel != nil {
 		if bias := a.relativeScores(q, k, rel, scale, train); bias != nil {
 			scores = scores.Add(bias)
 		}
 	}
-	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask, a.zeroMaskedRows)
+	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask, a.zeroMaskedRows) // [B, heads, L, L]
 	probs = a.dropout.Forward(probs, train)
-	ctx := probs.View(b*a.heads, l, l).Bmm(v)
-	return ctx.View(b, a.heads, l, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(b, l, h)
+	ctx := probs.View(b*a.heads, l, l).Bmm(v)                                                // [B*heads, L, d]
+	return ctx.View(b, a.heads, l, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(b, l, h) // [B, L, H]
 }
 
 // headsFirst is HF's transpose_for_scores: [N, L, H] to a contiguous [N*heads, L, d], so that
@@ -461,34 +429,22 @@ func maskedSoftmax(scores, rmask *torch.Tensor, zeroRows bool) *torch.Tensor {
 type debertaConv struct {
 	weight, bias *torch.Tensor
 	norm         *nn.LayerNorm
-	act          string
+	act          Activation
 	padding      int64
 	groups       int64
 	dropout      nn.Dropout
 }
 
 func newDebertaConv(p *nn.Params, cfg *Config) *debertaConv {
-	k, groups := cfg.ConvKernelSize, cfg.ConvGroups
-	if groups <= 0 {
-		groups = 1
-	}
-	if k%2 == 0 {
-		// With padding (k-1)/2 an even kernel shortens the sequence and HF fails at the residual.
-		panic(&torch.Error{Op: "deberta", Msg: fmt.Sprintf("conv_kernel_size %d must be odd", k)})
-	}
-	if cfg.HiddenSize%groups != 0 {
-		panic(&torch.Error{Op: "deberta", Msg: fmt.Sprintf("hidden_size %d is not a multiple of conv_groups %d", cfg.HiddenSize, groups)})
-	}
-	act := cfg.ConvAct
-	if act == "" {
-		act = "tanh"
-	}
+	// ParseConfig checked that the kernel is odd (so padding keeps the length) and that the
+	// groups divide hidden_size.
+	k, groups := cfg.DeBERTa.ConvKernelSize, cfg.DeBERTa.ConvGroups
 	c := p.Sub("conv")
 	return &debertaConv{
 		weight:  c.New("weight", cfg.HiddenSize, cfg.HiddenSize/groups, k),
 		bias:    c.New("bias", cfg.HiddenSize),
 		norm:    nn.NewLayerNorm(p, "LayerNorm", cfg.HiddenSize, cfg.LayerNormEps),
-		act:     act,
+		act:     cfg.DeBERTa.ConvAct,
 		padding: (k - 1) / 2,
 		groups:  groups,
 		dropout: nn.Dropout{P: cfg.HiddenDropoutProb},
@@ -508,11 +464,11 @@ func (c *debertaConv) initDefault() {
 
 // forward combines the first layer's input x and output residual ([B, L, H]); mask is [B, L].
 func (c *debertaConv) forward(x, residual, mask *torch.Tensor, train bool) *torch.Tensor {
-	out := torch.Conv1d(x.Permute(0, 2, 1).Contiguous(), c.weight, c.bias, 1, c.padding, c.groups)
-	out = out.Permute(0, 2, 1).Contiguous()
+	out := torch.Conv1d(x.Permute(0, 2, 1).Contiguous(), c.weight, c.bias, 1, c.padding, c.groups) // [B, H, L]
+	out = out.Permute(0, 2, 1).Contiguous()                                                        // [B, L, H]
 	// The kernel reaches into padding; HF zeroes padded positions before the activation.
-	padded := mask.RSubScalar(1).NeScalar(0).Unsqueeze(-1)
-	out = activation(c.act, c.dropout.Forward(out.MaskedFill(padded, 0), train))
+	padded := mask.RSubScalar(1).NeScalar(0).Unsqueeze(-1) // [B, L, 1]
+	out = c.act.forward(c.dropout.Forward(out.MaskedFill(padded, 0), train))
 	y := c.norm.Forward(residual.Add(out))
 	return y.Mul(mask.Unsqueeze(2).ToDType(y.DType()))
 }

@@ -16,8 +16,7 @@ import (
 // sequence length instead of quadratically, so inputs of thousands of tokens fit.
 // Keys: longformer.embeddings.*, longformer.encoder.layer.N.*, qa_outputs.*.
 type Longformer struct {
-	cfg        *Config
-	params     *nn.Params
+	modelBase
 	embeddings *longformerEmbeddings
 	layers     []*longformerLayer
 	head       *qaHead
@@ -31,15 +30,15 @@ func init() {
 
 // NewLongformer builds the architecture with HF-initialised random weights.
 func NewLongformer(cfg *Config, dev torch.Device) *Longformer {
-	p := nn.NewParams(dev)
-	m := &Longformer{cfg: cfg, params: p, multiple: paddingMultiple(cfg.AttentionWindow)}
+	m := &Longformer{modelBase: newModelBase(cfg, dev), multiple: paddingMultiple(cfg.Longformer.AttentionWindow)}
+	p := m.params
 	base := p.Sub("longformer")
 	m.embeddings = newLongformerEmbeddings(base.Sub("embeddings"), cfg)
-	for i, window := range cfg.AttentionWindow {
+	for i, window := range cfg.Longformer.AttentionWindow {
 		m.layers = append(m.layers, newLongformerLayer(base.Sub(fmt.Sprintf("encoder.layer.%d", i)), cfg, window))
 	}
 	m.head = newQAHead(p, cfg.HiddenSize)
-	initBertWeights(p, cfg, map[string]int64{
+	initHFWeights(p, cfg.InitializerRange, map[string]int64{
 		"longformer.embeddings.word_embeddings.weight":     cfg.PadTokenID,
 		"longformer.embeddings.position_embeddings.weight": cfg.PadTokenID,
 	})
@@ -76,14 +75,14 @@ func (m *Longformer) Forward(in Inputs, train bool) Output {
 	defer runtime.UnlockOSThread()
 	ids := in.IDs
 	b, length := ids.Size(0), ids.Size(1)
-	merged := m.mergedMask(in)
+	merged := m.mergedMask(in) // host [B, L]
 
 	// Pad to the window multiple here, once, rather than in every layer: padding tokens get
 	// the pad id (so position id padding_idx), token type 0 and attention-mask value 0.
 	padLen := (m.multiple - length%m.multiple) % m.multiple
 	n := length + padLen
 	if padLen > 0 {
-		ids = ids.Pad([]int64{0, padLen}, float64(m.cfg.PadTokenID))
+		ids = ids.Pad([]int64{0, padLen}, float64(m.cfg.PadTokenID)) // [B, n]
 		padded := make([]int64, b*n)
 		for r := int64(0); r < b; r++ {
 			copy(padded[r*n:r*n+length], merged[r*length:(r+1)*length])
@@ -97,13 +96,13 @@ func (m *Longformer) Forward(in Inputs, train bool) Output {
 		typeIDs = typeIDs.Pad([]int64{0, padLen}, 0)
 	}
 
-	x := m.embeddings.forward(ids, typeIDs, robertaPositions(ids, m.cfg.PadTokenID), train)
+	x := m.embeddings.forward(ids, typeIDs, robertaPositions(ids, m.cfg.PadTokenID), train) // [B, n, H]
 	masks := newLongformerMasks(merged, b, n, m.cfg.HiddenSize, m.cfg.NumAttentionHeads, x.DType(), x.Device())
 	defer masks.free()
 	for _, l := range m.layers {
 		x = inOwnScope(func(x []*torch.Tensor) *torch.Tensor { return l.forward(x[0], masks, train) }, x)
 	}
-	return m.head.forward(x.Narrow(1, 0, length), in)
+	return m.head.forward(x.Narrow(1, 0, length), in) // the unpadded [B, L, H]
 }
 
 // mergedMask returns HF's merged attention mask on the host, row-major [B, L]: 0 for padding, 1
@@ -191,25 +190,18 @@ func (e *longformerEmbeddings) forward(ids, typeIDs, positions *torch.Tensor, tr
 	return e.dropout.Forward(e.norm.Forward(x), train)
 }
 
-// longformerLayer is one encoder layer: Longformer self-attention, then BERT's output blocks.
+// longformerLayer is one encoder layer: Longformer self-attention, then the shared output blocks.
 type longformerLayer struct {
 	attention *longformerSelfAttention
-	attnOut   *addNorm
-	ffn       *feedForward
+	output    layerOutput
 }
 
 func newLongformerLayer(p *nn.Params, cfg *Config, window int64) *longformerLayer {
-	att := p.Sub("attention")
-	return &longformerLayer{
-		attention: newLongformerSelfAttention(att.Sub("self"), cfg, window),
-		attnOut:   newAddNorm(att.Sub("output"), cfg.HiddenSize, cfg.HiddenSize, cfg.LayerNormEps, cfg.HiddenDropoutProb),
-		ffn:       newFeedForward(p, cfg),
-	}
+	return &longformerLayer{attention: newLongformerSelfAttention(p.Sub("attention.self"), cfg, window), output: newLayerOutput(p, cfg)}
 }
 
 func (l *longformerLayer) forward(x *torch.Tensor, m *longformerMasks, train bool) *torch.Tensor {
-	a := l.attnOut.forward(l.attention.forward(x, m, train), x, train)
-	return l.ffn.forward(a, train)
+	return l.output.forward(l.attention.forward(x, m, train), x, train)
 }
 
 // longformerSelfAttention is sliding-window attention for every token plus full attention for
@@ -222,7 +214,7 @@ func (l *longformerLayer) forward(x *torch.Tensor, m *longformerMasks, train boo
 // bit for bit rather than to ~1e-6. Gradients that are zero in exact arithmetic (the key biases:
 // softmax ignores a per-row constant) are pure rounding noise and only match that way.
 type longformerSelfAttention struct {
-	query, key, value                   *nn.Linear
+	qkv
 	queryGlobal, keyGlobal, valueGlobal *nn.Linear
 	heads                               int64
 	// window is one-sided: a token sees window tokens before it and window after it.
@@ -233,9 +225,7 @@ type longformerSelfAttention struct {
 func newLongformerSelfAttention(p *nn.Params, cfg *Config, attentionWindow int64) *longformerSelfAttention {
 	h := cfg.HiddenSize
 	return &longformerSelfAttention{
-		query:       nn.NewLinear(p, "query", h, h, true),
-		key:         nn.NewLinear(p, "key", h, h, true),
-		value:       nn.NewLinear(p, "value", h, h, true),
+		qkv:         newQKV(p, h, ""),
 		queryGlobal: nn.NewLinear(p, "query_global", h, h, true),
 		keyGlobal:   nn.NewLinear(p, "key_global", h, h, true),
 		valueGlobal: nn.NewLinear(p, "value_global", h, h, true),
@@ -255,8 +245,8 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	b, n, hidden := x.Size(0), x.Size(1), x.Size(2)
 	h, w := a.heads, a.window
 	d := hidden / h
-	seq := x.Transpose(0, 1) // [n, B, H]
-	q := a.query.Forward(seq)
+	seq := x.Transpose(0, 1)  // [n, B, H]
+	q := a.query.Forward(seq) // [n, B, H]
 	k := a.key.Forward(seq)
 	v := a.value.Forward(seq)
 	// HF scales the projected queries, not the scores; the rounding differs.
@@ -295,7 +285,7 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	if g > 0 {
 		out = torch.Where(m.globalSeqRows, a.globalAttention(seq, m, train), out)
 	}
-	return out.Transpose(0, 1)
+	return out.Transpose(0, 1) // [B, n, H]
 }
 
 // globalAttention computes the attention of the global tokens over the whole sequence (padding
@@ -314,12 +304,12 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 	k = k.View(n, b*h, d).Transpose(0, 1)
 	v = v.View(n, b*h, d).Transpose(0, 1)
 
-	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n)
-	minVal := minValue(scores.DType()) // bf16/fp16 under autocast: see above
+	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n) // [B, heads, G, n]
+	minVal := minValue(scores.DType())                  // bf16/fp16 under autocast: see above
 	scores = scores.MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal).View(b*h, g, n)
 	probs := a.dropout.Forward(scores.Softmax(-1), train)
-	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden)
-	return out.Gather(0, m.positionSeqRows)
+	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden) // [G, B, H]
+	return out.Gather(0, m.positionSeqRows)                                        // [n, B, H]
 }
 
 // slidingScores scores queries against keys, both [B, n, heads, d] with n a multiple of 2w,
@@ -329,7 +319,7 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 // (HF's chunk shape), and every window lies within two neighbouring chunks, so memory is O(n·w).
 func slidingScores(q, k *torch.Tensor, w int64) *torch.Tensor {
 	b, n, h, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
-	qf := q.Transpose(1, 2).Reshape(b*h, n, d)
+	qf := q.Transpose(1, 2).Reshape(b*h, n, d) // [B·heads, n, d]
 	kf := k.Transpose(1, 2).Reshape(b*h, n, d)
 	chunks := n/w - 1
 	// Chunk c covers positions c·w .. c·w+2w-1: [B·heads, chunks, 2w, 2w].
@@ -366,8 +356,8 @@ func diagonalWindows(t *torch.Tensor, rows, start, width int64) *torch.Tensor {
 func slidingApply(p, v *torch.Tensor, w int64) *torch.Tensor {
 	b, n, h, d := v.Size(0), v.Size(1), v.Size(2), v.Size(3)
 	blocks := n / w
-	pb := p.Transpose(1, 2).Reshape(b*h, blocks, w, 2*w+1)
-	vf := v.Transpose(1, 2).Reshape(b*h, n, d)
+	pb := p.Transpose(1, 2).Reshape(b*h, blocks, w, 2*w+1) // [B·heads, blocks, w, 2w+1]
+	vf := v.Transpose(1, 2).Reshape(b*h, n, d)             // [B·heads, n, d]
 	// Spread each block's window rows over the 3w keys that cover them: padding every row with w
 	// zeros and then reading the block's numbers as rows of 3w shifts row r right by r, which
 	// puts p[r, j] in column r+j and zeros elsewhere ([B·heads, blocks, w, 3w]).
@@ -494,9 +484,3 @@ func (m *longformerMasks) free() {
 	}
 	m.owned = nil
 }
-
-// Params implements QAModel.
-func (m *Longformer) Params() *nn.Params { return m.params }
-
-// Config implements QAModel.
-func (m *Longformer) Config() *Config { return m.cfg }

@@ -22,16 +22,17 @@ func ForwardFLOPs(cfg *models.Config, b, l, global int) float64 {
 	switch cfg.ModelType {
 	case "deberta-v2":
 		perLayer := dense + 2*2*B*L*L*H // content-to-content QKᵀ and PV
-		if cfg.RelativeAttention {
-			span := float64(cfg.PositionBuckets)
-			if cfg.PositionBuckets <= 0 {
-				span = float64(cfg.MaxRelativePositions)
-				if cfg.MaxRelativePositions < 1 {
+		d := cfg.DeBERTa
+		if d.RelativeAttention {
+			span := float64(d.PositionBuckets)
+			if d.PositionBuckets <= 0 {
+				span = float64(d.MaxRelativePositions)
+				if d.MaxRelativePositions < 1 {
 					span = float64(cfg.MaxPositionEmbeddings)
 				}
 			}
-			for _, t := range cfg.PosAttType {
-				if t == "c2p" || t == "p2c" {
+			for _, t := range d.PosAttType {
+				if t == models.C2P || t == models.P2C {
 					// Projection of the 2·span relative embeddings (once per layer, shared by the
 					// batch), then queries (or keys) against them.
 					perLayer += 2*2*span*H*H + 2*B*L*2*span*H
@@ -39,9 +40,9 @@ func ForwardFLOPs(cfg *models.Config, b, l, global int) float64 {
 			}
 		}
 		total := layers * perLayer
-		if cfg.ConvKernelSize > 0 { // DeBERTa-v2's convolution after the first layer
-			groups := float64(max(cfg.ConvGroups, 1))
-			total += 2 * B * L * H * H * float64(cfg.ConvKernelSize) / groups
+		if d.ConvKernelSize > 0 { // DeBERTa-v2's convolution after the first layer
+			groups := float64(max(d.ConvGroups, 1))
+			total += 2 * B * L * H * H * float64(d.ConvKernelSize) / groups
 		}
 		return total + head
 	case "longformer":
@@ -57,12 +58,12 @@ func ForwardFLOPs(cfg *models.Config, b, l, global int) float64 {
 // are scored by every token and attend to all tokens with projections of their own.
 func longformerFLOPs(cfg *models.Config, B, L, H, I, G float64) float64 {
 	multiple := int64(1)
-	for _, w := range cfg.AttentionWindow {
+	for _, w := range cfg.Longformer.AttentionWindow {
 		multiple = lcm(multiple, w)
 	}
 	n := float64((int64(L) + multiple - 1) / multiple * multiple)
 	var total float64
-	for _, window := range cfg.AttentionWindow {
+	for _, window := range cfg.Longformer.AttentionWindow {
 		w := float64(window / 2)
 		perLayer := 2 * B * n * H * (4*H + 2*I)
 		perLayer += 2 * B * (n/w - 1) * (2 * w) * (2 * w) * H // sliding scores
