@@ -194,14 +194,6 @@ func (s *Server) injectedFailure(w http.ResponseWriter, name string) bool {
 	return true
 }
 
-// ClearFaults removes all injected faults.
-func (s *Server) ClearFaults() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.faults = map[string]*Fault{}
-	s.failures = map[string]*failure{}
-}
-
 // Requests returns a copy of the requests received so far, both servers.
 func (s *Server) Requests() []Request {
 	s.mu.Lock()
