@@ -20,16 +20,6 @@ func NewLinear(p *Params, name string, in, out int64, bias bool) *Linear {
 // Forward applies the layer to the last dimension of x.
 func (l *Linear) Forward(x *torch.Tensor) *torch.Tensor { return torch.Linear(x, l.Weight, l.Bias) }
 
-// InitNormal draws the weight from N(0, std) and zeroes the bias, as HF's _init_weights does.
-func (l *Linear) InitNormal(std float64) {
-	torch.NoGrad(func() {
-		l.Weight.Normal_(0, std)
-		if l.Bias != nil {
-			l.Bias.Zero_()
-		}
-	})
-}
-
 // Embedding maps ids to rows of Weight [num, dim]. PaddingIdx (-1: none) receives no gradient.
 type Embedding struct {
 	Weight     *torch.Tensor
@@ -44,16 +34,6 @@ func NewEmbedding(p *Params, name string, num, dim, paddingIdx int64) *Embedding
 // Forward looks up ids (int64, any shape).
 func (e *Embedding) Forward(ids *torch.Tensor) *torch.Tensor {
 	return torch.Embedding(e.Weight, ids, e.PaddingIdx)
-}
-
-// InitNormal draws from N(0, std) and zeroes the padding row, as HF does.
-func (e *Embedding) InitNormal(std float64) {
-	torch.NoGrad(func() {
-		e.Weight.Normal_(0, std)
-		if e.PaddingIdx >= 0 {
-			ZeroRow(e.Weight, e.PaddingIdx)
-		}
-	})
 }
 
 // ZeroRow zeroes row i of a loose tensor such as a parameter. The row view would be loose too,
