@@ -78,6 +78,45 @@ func TestCollate(t *testing.T) {
 	}
 }
 
+// TestCollateGlobalMask: the question global mask comes from the sequence ids, so a separator id
+// inside the context (a literal "</s>" in the text) does not move it.
+func TestCollateGlobalMask(t *testing.T) {
+	const sep = 2
+	// <s> q q </s> </s> c </s>(literal, context) c </s>
+	literal := features.Window{
+		IDs:         []int64{0, 10, 11, sep, sep, 20, sep, 21, sep},
+		Mask:        []int64{1, 1, 1, 1, 1, 1, 1, 1, 1},
+		SequenceIDs: []int{-1, 0, 0, -1, -1, 1, 1, 1, -1},
+		StartPos:    5, EndPos: 7,
+	}
+	// <s> q </s> </s> c </s>
+	plain := features.Window{
+		IDs:         []int64{0, 10, sep, sep, 20, sep},
+		Mask:        []int64{1, 1, 1, 1, 1, 1},
+		SequenceIDs: []int{-1, 0, -1, -1, 1, -1},
+		StartPos:    4, EndPos: 4,
+	}
+	ws := []features.Window{literal, plain}
+	b, err := Collate(ws, []int{1, 0}, Config{BatchSize: 2, PadID: 1, PadMultiple: 1})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{
+		1, 1, 0, 0, 0, 0, 0, 0, 0,
+		1, 1, 1, 0, 0, 0, 0, 0, 0,
+	}, b.GlobalMask)
+
+	// Windows read from JSON Lines carry no sequence ids: no mask, the model derives it.
+	b, err = Collate([]features.Window{win(4, 1, false, false)}, []int{0}, Config{BatchSize: 1})
+	require.NoError(t, err)
+	assert.Nil(t, b.GlobalMask)
+
+	_, err = Collate(append(ws[:1:1], win(3, 0, false, true)), []int{0, 1}, Config{BatchSize: 2})
+	assert.ErrorContains(t, err, "differs from window 0 in token types, sequence ids or targets")
+	bad := plain
+	bad.SequenceIDs = bad.SequenceIDs[:5]
+	_, err = Collate([]features.Window{bad}, []int{0}, Config{BatchSize: 1})
+	assert.ErrorContains(t, err, "5 sequence ids")
+}
+
 func TestPaddedLength(t *testing.T) {
 	c := Config{PadMultiple: 8}
 	assert.Equal(t, []int{8, 8, 16, 384}, []int{c.PaddedLength(1), c.PaddedLength(8), c.PaddedLength(9), c.PaddedLength(381)})
