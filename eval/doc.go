@@ -15,6 +15,7 @@
 // Python's Unicode rules in the answer normalisation (normalize.go) and the scripts' order of
 // floating-point additions; their results print as the scripts print them (PyJSON).
 //
-// Entry points for the command line: ScoreCommand is the whole `spanqa score` command; Run is the
-// body of `spanqa eval` (windows -> Predictor -> post-processing -> metrics -> files).
+// Entry points: ScoreFiles.Score scores prediction files as the official scripts do (`spanqa
+// score`); Evaluate runs a model folder over a data file (`spanqa eval`); Run is its core
+// (windows -> Predictor -> post-processing -> metrics -> files).
 package eval

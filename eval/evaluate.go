@@ -2,8 +2,6 @@ package eval
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -15,76 +13,66 @@ import (
 	"github.com/spanqa/spanqa/torch"
 )
 
-// EvalCommand is `spanqa eval`: windows -> model -> post-processing -> metrics, writing
-// predictions.json, nbest_predictions.json (null_odds.json for v2) and eval_results.json.
-//
-//	spanqa eval --model DIR --data FILE --output-dir DIR [--version-2-with-negative]
-//	    [--max-seq-length 384] [--doc-stride 128] [--per-device-eval-batch-size 8] [--device cpu]
-func EvalCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("eval", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	modelDir := fs.String("model", "", "model folder (config.json, weights, tokenizer files)")
-	tokDir := fs.String("tokenizer", "", "tokenizer folder (default: --model)")
-	data := fs.String("data", "", "SQuAD .json, .jsonl or HF .parquet")
-	outDir := fs.String("output-dir", "", "where the prediction files and eval_results.json go")
-	v2 := fs.Bool("version-2-with-negative", false, "SQuAD v2.0: allow null answers")
-	maxLen := fs.Int("max-seq-length", 384, "window length")
-	stride := fs.Int("doc-stride", 128, "context tokens shared by consecutive windows")
-	bs := fs.Int("per-device-eval-batch-size", 8, "windows per batch")
-	nBest := fs.Int("n-best-size", 20, "candidates per example")
-	maxAns := fs.Int("max-answer-length", 30, "longest answer in tokens")
-	nullThresh := fs.Float64("null-score-diff-threshold", 0, "v2: answer null when null score - best score exceeds this")
-	maxSamples := fs.Int("max-eval-samples", 0, "use only the first N examples")
-	skipInvalid := fs.Bool("skip-invalid", false, "drop invalid examples instead of stopping")
-	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
-	if err := fs.Parse(args); err != nil {
-		return err
+// EvalConfig says which model Evaluate runs over which data set, and how. The field comments
+// name the `spanqa eval` flags that set them.
+type EvalConfig struct {
+	Model     string // model folder: config.json, weights, tokenizer files (--model)
+	Tokenizer string // tokenizer folder; empty means Model (--tokenizer)
+	Data      string // SQuAD .json, .jsonl or HF .parquet (--data)
+	OutputDir string // where the prediction files and eval_results.json go (--output-dir)
+	Device    torch.Device
+
+	MaxSeqLength int  // window length (--max-seq-length)
+	DocStride    int  // context tokens shared by consecutive windows (--doc-stride)
+	BatchSize    int  // windows per batch (--per-device-eval-batch-size)
+	MaxSamples   int  // use only the first N examples; 0: all (--max-eval-samples)
+	SkipInvalid  bool // drop invalid examples instead of stopping (--skip-invalid)
+
+	// Options are the post-processing options (n-best size, null answers, ...).
+	Options Options
+	// Log receives progress and notes (skipped examples, loading); nil discards them.
+	Log io.Writer
+}
+
+// Evaluate is a whole evaluation from folders and files: it loads the tokenizer, the data set
+// and the model, cuts the examples into windows and runs Run, which writes predictions.json,
+// nbest_predictions.json (null_odds.json for v2) and eval_results.json to c.OutputDir.
+func Evaluate(ctx context.Context, c EvalConfig) (*RunResult, error) {
+	logw := c.Log
+	if logw == nil {
+		logw = io.Discard
 	}
-	if *modelDir == "" || *data == "" || *outDir == "" {
-		return errors.New("eval: --model, --data and --output-dir are required")
+	tokDir := c.Tokenizer
+	if tokDir == "" {
+		tokDir = c.Model
 	}
-	dev, err := torch.ParseDevice(*device)
+	tok, err := tokenize.Load(tokDir)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("eval: tokenizer: %w", err)
 	}
-	if *tokDir == "" {
-		*tokDir = *modelDir
-	}
-	tok, err := tokenize.Load(*tokDir)
+	examples, rep, err := squad.Read(c.Data, squad.Options{SkipInvalid: c.SkipInvalid})
 	if err != nil {
-		return fmt.Errorf("eval: tokenizer: %w", err)
-	}
-	examples, rep, err := squad.Read(*data, squad.Options{SkipInvalid: *skipInvalid})
-	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+		return nil, fmt.Errorf("eval: %w", err)
 	}
 	if rep.Skipped > 0 {
-		fmt.Fprintf(stderr, "eval: skipped %d invalid examples\n", rep.Skipped)
+		fmt.Fprintf(logw, "eval: skipped %d invalid examples\n", rep.Skipped)
 	}
-	if *maxSamples > 0 && len(examples) > *maxSamples {
-		examples = examples[:*maxSamples]
+	if c.MaxSamples > 0 && len(examples) > c.MaxSamples {
+		examples = examples[:c.MaxSamples]
 	}
-	m, err := models.Load(*modelDir, models.LoadOptions{Device: dev, Log: log.New(stderr, "", 0)})
+	m, err := models.Load(c.Model, models.LoadOptions{Device: c.Device, Log: log.New(logw, "", 0)})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer m.Params().Free()
 	if n := int64(tok.VocabSize()); n > m.Config().VocabSize {
-		return fmt.Errorf("eval: the tokenizer in %s has %d tokens but the model's vocab_size is %d: they do not belong together", *tokDir, n, m.Config().VocabSize)
+		return nil, fmt.Errorf("eval: the tokenizer in %s has %d tokens but the model's vocab_size is %d: they do not belong together", tokDir, n, m.Config().VocabSize)
 	}
-	windows, err := features.Eval(examples, tok, features.Options{MaxLength: *maxLen, Stride: *stride, ModelLimit: int(m.Config().MaxLength())})
+	windows, err := features.Eval(examples, tok, features.Options{MaxLength: c.MaxSeqLength, Stride: c.DocStride, ModelLimit: int(m.Config().MaxLength())})
 	if err != nil {
-		return fmt.Errorf("eval: %w", err)
+		return nil, fmt.Errorf("eval: %w", err)
 	}
-	res, err := Run(ctx, &ModelPredictor{Model: m, PadID: tok.PadID()}, examples, windows, RunConfig{
-		OutputDir: *outDir, BatchSize: *bs, Progress: stderr,
-		Options: Options{Version2WithNegative: *v2, NBestSize: *nBest, MaxAnswerLength: *maxAns, NullScoreDiffThreshold: *nullThresh},
+	return Run(ctx, &ModelPredictor{Model: m, PadID: tok.PadID()}, examples, windows, RunConfig{
+		OutputDir: c.OutputDir, BatchSize: c.BatchSize, Progress: logw, Options: c.Options,
 	})
-	if err != nil {
-		return err
-	}
-	for _, mv := range res.Metrics {
-		fmt.Fprintf(stdout, "%s = %s\n", mv.Key, mv.Value)
-	}
-	return nil
 }

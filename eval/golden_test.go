@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -75,29 +76,32 @@ func readLines(t *testing.T, path string) []string {
 	return strings.Split(s, "\n")
 }
 
-// TestScoreGoldens runs `spanqa score` on every case of metric-goldens/cases.json and compares
-// every number (to 1e-9, and the printed text exactly), the key order, and the stderr/stdout lines
-// with the official scripts' outputs.
+// TestScoreGoldens runs ScoreFiles.Score (`spanqa score`) on every case of
+// metric-goldens/cases.json and compares every number (to 1e-9, and the printed text exactly),
+// the key order, and the stderr/stdout lines with the official scripts' outputs.
 func TestScoreGoldens(t *testing.T) {
 	dir, cases := loadCases(t)
 	squadDir := filepath.Dir(dir)
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
-			args := []string{"--data", filepath.Join(squadDir, c.Dataset), "--predictions", filepath.Join(dir, c.Predictions)}
+			// The official scripts' defaults, then their extra arguments.
+			files := ScoreFiles{Data: filepath.Join(squadDir, c.Dataset), Predictions: filepath.Join(dir, c.Predictions), NoAnswerThreshold: 1.0}
 			for i := 0; i < len(c.ExtraArgs); i++ {
 				switch c.ExtraArgs[i] {
 				case "--na-prob-file":
 					i++
-					args = append(args, "--na-prob", filepath.Join(dir, c.ExtraArgs[i]))
+					files.NoAnswerProbs = filepath.Join(dir, c.ExtraArgs[i])
 				case "--na-prob-thresh":
 					i++
-					args = append(args, "--na-prob-thresh", c.ExtraArgs[i])
+					thresh, err := strconv.ParseFloat(c.ExtraArgs[i], 64)
+					require.NoError(t, err)
+					files.NoAnswerThreshold = thresh
 				default:
 					t.Fatalf("unknown extra argument %q", c.ExtraArgs[i])
 				}
 			}
 			var stdout, stderr bytes.Buffer
-			err := ScoreCommand(args, &stdout, &stderr)
+			err := files.Score(&stdout, &stderr)
 
 			if c.ReturnCode != 0 {
 				require.Error(t, err)

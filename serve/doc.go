@@ -1,5 +1,6 @@
-// Package serve answers questions with a trained extractive-QA model: the Go API, the
-// `spanqa predict` command and the `spanqa serve` HTTP server.
+// Package serve answers questions with a trained extractive-QA model: the Go API, answers for
+// a JSON Lines stream (Model.AnswerLines, behind `spanqa predict --input`) and the HTTP server
+// (Server, behind `spanqa serve`).
 //
 // The Go API:
 //

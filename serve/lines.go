@@ -6,81 +6,25 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"unicode/utf8"
 )
 
-// PredictCommand is `spanqa predict`: answer one question (--question with --context or
-// --context-file), or every line of a JSON Lines file (--input, "-" for stdin; objects with
-// "question", "context" and an optional "id"), writing one JSON object per answer to stdout.
-// Lines that cannot be answered get {"line": N, "error": "..."} and make the command fail at
-// the end, after every other line is answered.
-func PredictCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("predict", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var mf modelFlags
-	var af answerFlags
-	mf.register(fs, defaultMaxBatch, 0)
-	af.register(fs)
-	question := fs.String("question", "", "the question")
-	contextText := fs.String("context", "", "the text to find the answer in")
-	contextFile := fs.String("context-file", "", "read the context from this file")
-	input := fs.String("input", "", `JSON Lines of {"id", "question", "context"} ("-": stdin)`)
-	chunk := fs.Int("batch-size", 32, "--input lines answered together")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	single := *question != "" || *contextText != "" || *contextFile != ""
-	switch {
-	case single == (*input != ""):
-		return errors.New("give --question with --context or --context-file, or --input")
-	case *contextText != "" && *contextFile != "":
-		return errors.New("give --context or --context-file, not both")
-	case *chunk <= 0:
-		return errors.New("--batch-size must be positive")
-	}
-	if _, err := af.options().check(); err != nil {
-		return err
-	}
-	if *contextFile != "" {
-		data, err := os.ReadFile(*contextFile)
-		if err != nil {
-			return err
-		}
-		*contextText = string(data)
-	}
-	m, err := mf.load(stderr)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	if single {
-		r, err := m.Answer(ctx, *question, *contextText, af.options())
-		if err != nil {
-			return err
-		}
-		return writeLine(stdout, resultJSON{Result: r})
-	}
-	in := io.Reader(os.Stdin)
-	if *input != "-" {
-		f, err := os.Open(*input)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		in = f
-	}
-	return predictLines(ctx, m, in, stdout, af.options(), *chunk)
+// Validate reports whether o is within the limits Answer accepts, so that a caller can refuse
+// bad options before it loads a model.
+func (o AnswerOptions) Validate() error {
+	_, err := o.check()
+	return err
 }
 
-// inputLine is one line of --input, parsed.
+// WriteResult writes r as one line of JSON, as AnswerLines writes each answer.
+func WriteResult(w io.Writer, r Result) error {
+	return writeLine(w, resultJSON{Result: r})
+}
+
+// inputLine is one line of AnswerLines' input, parsed.
 type inputLine struct {
 	n    int // 1-based line number
 	id   json.RawMessage
@@ -90,8 +34,12 @@ type inputLine struct {
 	err    error
 }
 
-// predictLines answers a JSON Lines stream, chunk lines at a time, in order.
-func predictLines(ctx context.Context, m *Model, in io.Reader, out io.Writer, o AnswerOptions, chunk int) error {
+// AnswerLines answers a JSON Lines stream (objects with "question", "context" and an optional
+// "id"; other fields are ignored), chunk lines at a time, in order, writing one JSON object per
+// line to out: the answer with the id echoed, or {"line": N, "error": "..."} for a line that
+// cannot be answered. Such lines make it fail at the end, after every other line is answered.
+// Lines have no size limits.
+func (m *Model) AnswerLines(ctx context.Context, in io.Reader, out io.Writer, o AnswerOptions, chunk int) error {
 	r := bufio.NewReaderSize(in, 1<<20)
 	w := bufio.NewWriter(out)
 	total, failed, n := 0, 0, 0
@@ -139,17 +87,17 @@ func predictLines(ctx context.Context, m *Model, in io.Reader, out io.Writer, o 
 	return nil
 }
 
-// lineError is the output for an --input line that could not be answered.
+// lineError is the output for a line that could not be answered.
 type lineError struct {
 	ID    json.RawMessage `json:"id,omitempty"`
 	Line  int             `json:"line"`
 	Error string          `json:"error"`
 }
 
-// noLimits are the limits of --input lines: the command line answers whatever it is given.
+// noLimits are the limits of AnswerLines: it answers whatever it is given.
 var noLimits = Limits{MaxQuestionBytes: math.MaxInt, MaxContextBytes: math.MaxInt}
 
-// parseLine decodes one --input line. Unknown fields are allowed, so that SQuAD-style lines
+// parseLine decodes one line. Unknown fields are allowed, so that SQuAD-style lines
 // with "answers" or "title" can be fed as they are.
 func parseLine(n int, data []byte) inputLine {
 	l := inputLine{n: n}

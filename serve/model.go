@@ -53,10 +53,10 @@ type Info struct {
 // folder, the tokenizer files) and starts its worker.
 func Load(dir string, o Options) (*Model, error) {
 	if o.MaxBatch <= 0 {
-		o.MaxBatch = defaultMaxBatch
+		o.MaxBatch = DefaultMaxBatch
 	}
 	if o.QueueSize <= 0 {
-		o.QueueSize = defaultQueueSize
+		o.QueueSize = DefaultQueueSize
 	}
 	if o.MaxWait < 0 {
 		return nil, fmt.Errorf("serve: negative max wait %s", o.MaxWait)

@@ -93,8 +93,12 @@ const (
 	defaultMaxLength           = 384
 	defaultLongformerMaxLength = 4096
 	defaultStride              = 128
-	defaultMaxBatch            = 16
-	defaultQueueSize           = 1024
+)
+
+// Defaults of Options.MaxBatch and Options.QueueSize, exported for the command line's flags.
+const (
+	DefaultMaxBatch  = 16
+	DefaultQueueSize = 1024
 )
 
 // trainingArgs is the part of a checkpoint's training_args.json that windowing needs.

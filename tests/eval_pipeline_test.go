@@ -13,6 +13,7 @@ import (
 
 	"github.com/spanqa/spanqa/eval"
 	"github.com/spanqa/spanqa/internal/fixtures"
+	"github.com/spanqa/spanqa/torch"
 )
 
 // truncatedBertVocab writes a tokenizer folder with the first n entries of bert-base-uncased's
@@ -33,8 +34,9 @@ func truncatedBertVocab(t *testing.T, n int) string {
 	return dir
 }
 
-// TestEvalEndToEndOnTinyModel runs `spanqa eval` (windows -> model -> post-processing ->
-// metrics) with the tiny random BERT over a slice of SQuAD dev, for v1.1 and v2.0.
+// TestEvalEndToEndOnTinyModel runs eval.Evaluate, the body of `spanqa eval` (windows -> model ->
+// post-processing -> metrics), with the tiny random BERT over a slice of SQuAD dev, for v1.1 and
+// v2.0.
 func TestEvalEndToEndOnTinyModel(t *testing.T) {
 	model := fixtures.Models(t, "bert")
 	tok := truncatedBertVocab(t, 1000)
@@ -48,13 +50,15 @@ func TestEvalEndToEndOnTinyModel(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			out := t.TempDir()
-			args := []string{"--model", model, "--tokenizer", tok, "--data", c.data, "--output-dir", out,
-				"--max-eval-samples", "40", "--max-seq-length", "128", "--doc-stride", "32"}
-			if c.v2 {
-				args = append(args, "--version-2-with-negative")
-			}
-			var stdout, stderr bytes.Buffer
-			require.NoError(t, eval.EvalCommand(context.Background(), args, &stdout, &stderr), stderr.String())
+			// `spanqa eval --max-eval-samples 40 --max-seq-length 128 --doc-stride 32` with the
+			// other flags' defaults.
+			var stderr bytes.Buffer
+			_, err := eval.Evaluate(context.Background(), eval.EvalConfig{
+				Model: model, Tokenizer: tok, Data: c.data, OutputDir: out, Device: torch.CPU,
+				MaxSamples: 40, MaxSeqLength: 128, DocStride: 32, BatchSize: 8, Log: &stderr,
+				Options: eval.Options{Version2WithNegative: c.v2, NBestSize: 20, MaxAnswerLength: 30},
+			})
+			require.NoError(t, err, stderr.String())
 			var preds map[string]string
 			data, err := os.ReadFile(filepath.Join(out, "predictions.json"))
 			require.NoError(t, err)

@@ -2,11 +2,10 @@ package main
 
 import (
 	"context"
-	"flag"
-	"github.com/spanqa/spanqa/torch"
 	"io"
 	"os"
 
+	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/train/bench"
 )
 
@@ -16,9 +15,8 @@ func init() {
 
 func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	warnBLAS(stderr)
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
+	fs := newFlagSet("bench", stderr)
+	device := deviceFlag(fs)
 	output := fs.String("output", "bench.json", "where to write the report (empty: nowhere)")
 	compare := fs.String("compare", "", "an earlier bench.json (or tests/bench/hf_reference.py's) to print ratios against")
 	from := fs.String("from", "", "print (and --compare) this bench.json instead of running")

@@ -1,33 +1,37 @@
-package features
+package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/spanqa/spanqa/data/features"
 	"github.com/spanqa/spanqa/data/squad"
+	"github.com/spanqa/spanqa/data/tokenize"
 	"github.com/spanqa/spanqa/internal/fixtures"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-const nonASCII = "../squad/testdata/nonascii.json"
+const nonASCII = "../../data/squad/testdata/nonascii.json"
 
-func TestCommand(t *testing.T) {
+func TestFeaturesCommand(t *testing.T) {
 	tokDir := fixtures.Tokenizers(t, "bert-base-uncased")
-	tok := loadTok(t, "bert-base-uncased")
+	tok, err := tokenize.Load(tokDir)
+	require.NoError(t, err)
 	exs, _, err := squad.Read(nonASCII, squad.Options{})
 	require.NoError(t, err)
-	for _, mode := range []Mode{ModeTrain, ModeEval} {
+	for _, mode := range []features.Mode{features.ModeTrain, features.ModeEval} {
 		var out, errb bytes.Buffer
-		err := Command([]string{"--model", tokDir, "--data", nonASCII, "--mode", mode.String(), "--max-seq-length", "24", "--doc-stride", "6"}, &out, &errb)
+		err := runFeatures(context.Background(), []string{"--model", tokDir, "--data", nonASCII, "--mode", mode.String(), "--max-seq-length", "24", "--doc-stride", "6"}, &out, &errb)
 		require.NoError(t, err, errb.String())
 		assert.Contains(t, errb.String(), "nonascii.json: 8 examples, 8 kept, 0 skipped")
-		got, err := ReadJSONL(&out, "stdout")
+		got, err := features.ReadJSONL(&out, "stdout")
 		require.NoError(t, err)
-		want, err := build(exs, tok, mode, Options{MaxLength: 24, Stride: 6})
+		want, err := buildWindows(exs, tok, mode, features.Options{MaxLength: 24, Stride: 6})
 		require.NoError(t, err)
 		require.Len(t, got, len(want))
 		assert.Greater(t, len(want), len(exs), "short windows overflow")
@@ -43,24 +47,24 @@ func TestCommand(t *testing.T) {
 }
 
 // --model supplies the limit (config.json), --tokenizer the tokenizer; --output writes a file.
-func TestCommandModelLimitAndOutput(t *testing.T) {
+func TestFeaturesCommandModelLimitAndOutput(t *testing.T) {
 	model := fixtures.Models(t, "longformer")
 	tokDir := fixtures.Tokenizers(t, "roberta-base")
 	path := filepath.Join(t.TempDir(), "w.jsonl")
 	var out, errb bytes.Buffer
-	require.NoError(t, Command([]string{"--model", model, "--tokenizer", tokDir, "--data", nonASCII, "--output", path, "--mode", "train", "--doc-stride", "32"}, &out, &errb))
+	require.NoError(t, runFeatures(context.Background(), []string{"--model", model, "--tokenizer", tokDir, "--data", nonASCII, "--output", path, "--mode", "train", "--doc-stride", "32"}, &out, &errb))
 	assert.Empty(t, out.String())
 	assert.Contains(t, errb.String(), "max_seq_length 384 is larger than the model allows; using 128")
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	ws, err := ReadJSONL(f, path)
+	ws, err := features.ReadJSONL(f, path)
 	require.NoError(t, err)
 	require.Len(t, ws, 8)
 	assert.Nil(t, ws[0].TypeIDs, "RoBERTa-style models take no token_type_ids")
 }
 
-func TestCommandErrors(t *testing.T) {
+func TestFeaturesCommandErrors(t *testing.T) {
 	tokDir := fixtures.Tokenizers(t, "bert-base-uncased")
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	require.NoError(t, os.WriteFile(bad, []byte(`{"id":"x1","context":"abc","question":"q","answers":{"text":["z"],"answer_start":[0]}}`+"\n"+
@@ -78,36 +82,22 @@ func TestCommandErrors(t *testing.T) {
 		{[]string{"--model", t.TempDir(), "--data", nonASCII}, "no tokenizer.json"},
 		{[]string{"--bogus"}, "flag provided but not defined"},
 	} {
-		err := Command(c.args, &bytes.Buffer{}, &bytes.Buffer{})
+		err := runFeatures(context.Background(), c.args, &bytes.Buffer{}, &bytes.Buffer{})
 		require.Error(t, err, c.args)
 		assert.Contains(t, err.Error(), c.want)
 	}
 	var out, errb bytes.Buffer
-	require.NoError(t, Command([]string{"--model", tokDir, "--data", bad, "--skip-invalid", "--question-column-name", "question"}, &out, &errb))
+	require.NoError(t, runFeatures(context.Background(), []string{"--model", tokDir, "--data", bad, "--skip-invalid", "--question-column-name", "question"}, &out, &errb))
 	assert.Contains(t, errb.String(), "2 examples, 1 kept, 1 skipped")
 	assert.Contains(t, errb.String(), "skipped: squad: "+bad+": example x1")
 	assert.Equal(t, 1, strings.Count(out.String(), "\n"))
 }
 
-func TestModelLimit(t *testing.T) {
-	for arch, want := range map[string]int{"bert": 128, "roberta": 128, "longformer": 128, "deberta-v3": 0} {
-		n, err := ModelLimit(fixtures.Models(t, arch))
-		require.NoError(t, err)
-		assert.Equal(t, want, n, arch)
+// buildWindows cuts all examples into windows at once: what runFeatures must stream out.
+func buildWindows(examples []squad.Example, tok features.Encoder, mode features.Mode, opts features.Options) ([]features.Window, error) {
+	b, err := features.NewBuilder(tok, mode, opts)
+	if err != nil {
+		return nil, err
 	}
-	dir := t.TempDir()
-	n, err := ModelLimit(dir)
-	require.NoError(t, err)
-	assert.Equal(t, 0, n, "no config.json: no limit")
-	write := func(s string) { require.NoError(t, os.WriteFile(filepath.Join(dir, "config.json"), []byte(s), 0o644)) }
-	write(`{"model_type":"longformer","max_position_embeddings":4098,"pad_token_id":1}`)
-	n, err = ModelLimit(dir)
-	require.NoError(t, err)
-	assert.Equal(t, 4096, n)
-	write(`{"model_type":"bert","max_position_embeddings":512}`)
-	n, _ = ModelLimit(dir)
-	assert.Equal(t, 512, n)
-	write(`{"model_type":`)
-	_, err = ModelLimit(dir)
-	assert.Error(t, err)
+	return b.All(examples)
 }

@@ -1,7 +1,8 @@
-package eval
+package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/spanqa/spanqa/eval"
 )
 
 const tinyV2 = `{"version": "v2.0", "data": [{"title": "T", "paragraphs": [{"context": "c", "qas": [
@@ -28,7 +31,7 @@ func writeFiles(t *testing.T, files map[string]string) string {
 
 func score(t *testing.T, args ...string) (string, string, error) {
 	var stdout, stderr bytes.Buffer
-	err := ScoreCommand(args, &stdout, &stderr)
+	err := runScore(context.Background(), args, &stdout, &stderr)
 	return stdout.String(), stderr.String(), err
 }
 
@@ -75,7 +78,7 @@ func TestScoreCommandV2Small(t *testing.T) {
 	// A missing prediction: the lines on stdout, then the official script's failure.
 	require.NoError(t, os.WriteFile(preds, []byte(`{"q1": "x", "q3": ""}`), 0o644))
 	out, _, err = score(t, "--data", data, "--predictions", preds)
-	var missing *MissingPredictionsError
+	var missing *eval.MissingPredictionsError
 	require.ErrorAs(t, err, &missing)
 	assert.Equal(t, "Missing prediction for q2\nMissing prediction for q4\n", out)
 	assert.Equal(t, "q4", missing.KeyErrorID) // HasAns ids are summed first
@@ -94,7 +97,7 @@ func TestScoreCommandV1Small(t *testing.T) {
 
 	// The v2.0 rules on demand.
 	out, _, err = score(t, "--data", filepath.Join(dir, "data.json"), "--predictions", filepath.Join(dir, "preds.json"), "--version", "2.0")
-	var missing *MissingPredictionsError
+	var missing *eval.MissingPredictionsError
 	require.ErrorAs(t, err, &missing)
 	assert.Equal(t, "Missing prediction for b\n", out)
 }
@@ -130,14 +133,4 @@ func TestScoreCommandErrors(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "p2.json"), []byte(`{"q1": "", "q2": "", "q3": "", "q4": ""}`), 0o644))
 	_, _, err = score(t, "--data", data, "--predictions", filepath.Join(dir, "p2.json"), "--na-prob", filepath.Join(dir, "p.json"))
 	assert.ErrorContains(t, err, "question q1 has a prediction but no no-answer probability")
-}
-
-func TestDecodeNoAnswerProbs(t *testing.T) {
-	p, err := DecodeNoAnswerProbs(strings.NewReader(`{"a": 0.5, "b": 1, "a": 2e-1, "c": -0}`))
-	require.NoError(t, err)
-	assert.Equal(t, NoAnswerProbs{{ID: "a", Prob: 0.2}, {ID: "b", Prob: 1, IsInt: true}, {ID: "c", Prob: 0, IsInt: true}}, p)
-	_, err = DecodeNoAnswerProbs(strings.NewReader(`{"a": "x"}`))
-	assert.ErrorContains(t, err, "not a number")
-	_, err = DecodeNoAnswerProbs(strings.NewReader(`[]`))
-	assert.Error(t, err)
 }

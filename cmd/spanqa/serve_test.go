@@ -1,4 +1,4 @@
-package serve
+package main
 
 import (
 	"bytes"
@@ -16,13 +16,23 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/spanqa/spanqa/internal/fixtures"
 	"github.com/spanqa/spanqa/internal/syncbuf"
+	"github.com/spanqa/spanqa/serve"
+)
+
+// The question and context of serve's tests.
+const (
+	testQuestion = "What is the capital of France?"
+	testContext  = "Paris is the capital and most populous city of France. It is located on the Seine river, in the north of the country."
 )
 
 func TestPredictCommand(t *testing.T) {
-	dir := testModelDir(t, "bert")
-	m := loadTestModel(t, "bert", Options{})
-	want, err := m.Answer(context.Background(), testQuestion, testContext, AnswerOptions{TopK: 2})
+	dir := fixtures.ModelDir(t, "bert")
+	m, err := serve.Load(dir, serve.Options{})
+	require.NoError(t, err)
+	defer m.Close()
+	want, err := m.Answer(context.Background(), testQuestion, testContext, serve.AnswerOptions{TopK: 2})
 	require.NoError(t, err)
 
 	ctxFile := filepath.Join(t.TempDir(), "context.txt")
@@ -32,8 +42,8 @@ func TestPredictCommand(t *testing.T) {
 		{"--model", dir, "--question", testQuestion, "--context-file", ctxFile, "--top-k", "2"},
 	} {
 		var out, errb bytes.Buffer
-		require.NoError(t, PredictCommand(context.Background(), args, &out, &errb), errb.String())
-		var got Result
+		require.NoError(t, runPredict(context.Background(), args, &out, &errb), errb.String())
+		var got serve.Result
 		require.NoError(t, json.Unmarshal(out.Bytes(), &got))
 		require.Equal(t, want.Text, got.Text)
 		require.Equal(t, want.Start, got.Start)
@@ -48,14 +58,14 @@ func TestPredictCommand(t *testing.T) {
 		{"--model", dir, "--question", "q", "--context", "c", "--context-file", ctxFile},
 		{"--model", dir, "--question", "q", "--context", "c", "--top-k", "-3"},
 	} {
-		require.Error(t, PredictCommand(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}), "%q", args)
+		require.Error(t, runPredict(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{}), "%q", args)
 	}
 }
 
 // TestPredictCommandInput answers a JSON Lines file: one output line per input line, in order,
 // with errors for the lines that cannot be answered.
 func TestPredictCommandInput(t *testing.T) {
-	dir := testModelDir(t, "bert")
+	dir := fixtures.ModelDir(t, "bert")
 	lines := []string{
 		`{"id": "q1", "question": "What is the capital of France?", "context": "` + testContext + `"}`,
 		`not JSON`,
@@ -69,7 +79,7 @@ func TestPredictCommandInput(t *testing.T) {
 	input := filepath.Join(t.TempDir(), "in.jsonl")
 	require.NoError(t, os.WriteFile(input, []byte(strings.Join(lines, "\n")), 0o644))
 	var out, errb bytes.Buffer
-	err := PredictCommand(context.Background(), []string{"--model", dir, "--input", input, "--batch-size", "3"}, &out, &errb)
+	err := runPredict(context.Background(), []string{"--model", dir, "--input", input, "--batch-size", "3"}, &out, &errb)
 	require.ErrorContains(t, err, "4 of 7 lines could not be answered")
 
 	var got []map[string]any
@@ -97,29 +107,31 @@ func TestPredictCommandInput(t *testing.T) {
 // SIGTERM), sends this process a real SIGTERM while a request is in flight, and checks that
 // the request is answered and the command returns cleanly.
 func TestServeCommandSIGTERM(t *testing.T) {
-	dir := testModelDir(t, "bert")
+	dir := fixtures.ModelDir(t, "bert")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	var stderr syncbuf.Buffer
 	done := make(chan error, 1)
 	go func() {
 		// A long batching wait keeps the request in flight when the signal comes.
-		done <- ServeCommand(ctx, []string{"--model", dir, "--addr", "127.0.0.1:0", "--max-wait", "400ms", "--max-batch", "64"}, &bytes.Buffer{}, &stderr)
+		done <- runServe(ctx, []string{"--model", dir, "--addr", "127.0.0.1:0", "--max-wait", "400ms", "--max-batch", "64"}, &bytes.Buffer{}, &stderr)
 	}()
 	re := regexp.MustCompile(`listening on (http://\S+)`)
 	var url string
-	waitFor(t, 20*time.Second, func() bool {
+	for deadline := time.Now().Add(20 * time.Second); url == ""; time.Sleep(5 * time.Millisecond) {
 		if m := re.FindStringSubmatch(stderr.String()); m != nil {
 			url = m[1]
-			return true
+			break
 		}
 		select {
 		case err := <-done:
 			t.Fatalf("serve stopped early: %v\n%s", err, stderr.String())
 		default:
 		}
-		return false
-	})
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not listen within 20s:\n%s", stderr.String())
+		}
+	}
 	type reply struct {
 		status int
 		err    error

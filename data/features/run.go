@@ -2,113 +2,12 @@ package features
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/spanqa/spanqa/data/squad"
-	"github.com/spanqa/spanqa/data/tokenize"
 )
-
-// Command runs `spanqa features`: it reads a data set, cuts it into windows with the model's
-// tokenizer and writes them as JSON Lines (see Writer) to --output or stdout. A summary goes to
-// stderr. args are the arguments after "features".
-//
-//	spanqa features --model DIR --data FILE [--mode train|eval] [--max-seq-length 384]
-//	    [--doc-stride 128] [--output FILE] [--skip-invalid] [--tokenizer DIR]
-//	    [--question-column NAME] [--context-column NAME] [--answer-column NAME] [--id-column NAME]
-func Command(args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("features", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var (
-		model, tokDir, data, output, mode string
-		maxLen, stride                    int
-		skipInvalid, skipTooLong          bool
-		cols                              squad.Columns
-	)
-	fs.StringVar(&model, "model", "", "model directory (config.json; tokenizer files unless --tokenizer)")
-	fs.StringVar(&tokDir, "tokenizer", "", "tokenizer directory (default: --model)")
-	fs.StringVar(&data, "data", "", "data file: SQuAD .json, .jsonl or HF .parquet")
-	fs.StringVar(&mode, "mode", "eval", "train (start/end positions) or eval (offsets nulled outside the context)")
-	fs.IntVar(&maxLen, "max-seq-length", DefaultOptions.MaxLength, "window length with special tokens")
-	fs.IntVar(&stride, "doc-stride", DefaultOptions.Stride, "context tokens shared by consecutive windows")
-	fs.StringVar(&output, "output", "-", "output file (- for stdout)")
-	fs.BoolVar(&skipInvalid, "skip-invalid", false, "drop invalid examples (and report them) instead of stopping")
-	fs.BoolVar(&skipTooLong, "skip-too-long", false, "drop examples whose question leaves no room for the context")
-	for _, c := range []struct {
-		p          *string
-		name, help string
-	}{
-		{&cols.Question, "question-column", "question column of flat data (default question)"},
-		{&cols.Context, "context-column", "context column of flat data (default context)"},
-		{&cols.Answers, "answer-column", "answers column of flat data (default answers)"},
-		{&cols.ID, "id-column", "id column of flat data (default id)"},
-		{&cols.Title, "title-column", "title column of flat data (default title)"},
-	} {
-		fs.StringVar(c.p, c.name, "", c.help)
-		fs.StringVar(c.p, c.name+"-name", "", "alias of --"+c.name+" (run_qa.py's name)")
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("features: unexpected argument %q", fs.Arg(0))
-	}
-	if model == "" && tokDir == "" || data == "" {
-		fs.Usage()
-		return errors.New("features: --model and --data are required")
-	}
-	m, err := ParseMode(mode)
-	if err != nil {
-		return err
-	}
-	if tokDir == "" {
-		tokDir = model
-	}
-	tok, err := tokenize.Load(tokDir)
-	if err != nil {
-		return fmt.Errorf("features: %w", err)
-	}
-	limit := 0
-	if model != "" {
-		if limit, err = ModelLimit(model); err != nil {
-			return err
-		}
-	}
-	opts := Options{MaxLength: maxLen, Stride: stride, ModelLimit: limit, SkipTooLong: skipTooLong}
-	out := stdout
-	if output != "-" {
-		f, err := os.Create(output)
-		if err != nil {
-			return fmt.Errorf("features: %w", err)
-		}
-		defer f.Close()
-		out = f
-	}
-	start := time.Now()
-	sum, err := Run(data, squad.Options{SkipInvalid: skipInvalid, Columns: cols}, tok, m, opts, out)
-	if err != nil {
-		return err
-	}
-	if output != "-" {
-		if f, ok := out.(*os.File); ok {
-			if err := f.Close(); err != nil {
-				return fmt.Errorf("features: %w", err)
-			}
-		}
-	}
-	if sum.MaxLength != maxLen {
-		fmt.Fprintf(stderr, "features: max_seq_length %d is larger than the model allows; using %d\n", maxLen, sum.MaxLength)
-	}
-	fmt.Fprintf(stderr, "features: %s; %d too long skipped; %d %s windows (max_length %d, stride %d) in %s\n",
-		sum.Report, len(sum.TooLong), sum.Windows, m, sum.MaxLength, stride, time.Since(start).Round(time.Millisecond))
-	for _, p := range sum.Report.Problems {
-		fmt.Fprintf(stderr, "  skipped: %v\n", p)
-	}
-	return nil
-}
 
 // Summary describes a Run.
 type Summary struct {
@@ -168,4 +67,21 @@ func Run(data string, ropts squad.Options, tok Encoder, mode Mode, opts Options,
 	}
 	sum.Report, sum.TooLong = r.Report(), b.Skipped()
 	return sum, jw.Flush()
+}
+
+// WriteFile is Run into the file at path, created or truncated; it reports a failed close.
+func WriteFile(path, data string, ropts squad.Options, tok Encoder, mode Mode, opts Options) (Summary, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return Summary{}, fmt.Errorf("features: %w", err)
+	}
+	defer f.Close()
+	sum, err := Run(data, ropts, tok, mode, opts, f)
+	if err != nil {
+		return sum, err
+	}
+	if err := f.Close(); err != nil {
+		return sum, fmt.Errorf("features: %w", err)
+	}
+	return sum, nil
 }

@@ -11,17 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func squadFiles() []hubtest.File {
-	return []hubtest.File{
-		{Name: "README.md", Content: []byte("# squad\n")},
-		{Name: "plain_text/train-00000-of-00001.parquet", Content: randomBytes(120_000, 11), LFS: true},
-		{Name: "plain_text/validation-00000-of-00001.parquet", Content: randomBytes(40_000, 12), LFS: true},
-	}
-}
-
 func TestDownloadDataset(t *testing.T) {
 	srv := hubtest.New(t)
-	files := squadFiles()
+	files := hubtest.SquadFiles()
 	commit := srv.AddCommit("dataset", "rajpurkar/squad", "main", files...)
 	c, _ := newClient(t, srv)
 
@@ -51,7 +43,7 @@ func TestDownloadDataset(t *testing.T) {
 
 func TestDownloadDatasetCorruptSplitRejected(t *testing.T) {
 	srv := hubtest.New(t)
-	files := squadFiles()
+	files := hubtest.SquadFiles()
 	srv.AddCommit("dataset", "rajpurkar/squad", "main", files...)
 	srv.SetFault(files[2].Name, hubtest.Fault{Corrupt: true, Times: 1})
 	c, _ := newClient(t, srv)

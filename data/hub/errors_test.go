@@ -11,7 +11,7 @@ import (
 
 func TestUnauthorizedSaysSetToken(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "org/private", "main", modelFiles()...)
+	srv.AddCommit("model", "org/private", "main", hubtest.ModelFiles()...)
 	srv.RequireToken("secret")
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -40,7 +40,7 @@ func TestUnauthorizedSaysSetToken(t *testing.T) {
 
 func TestNotFoundNamesWhatIsMissing(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "org/tiny", "main", modelFiles()...)
+	srv.AddCommit("model", "org/tiny", "main", hubtest.ModelFiles()...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
 
@@ -103,7 +103,7 @@ func TestShardIndexWithEscapingNameIsRejected(t *testing.T) {
 
 func TestTransientFailuresAreRetried(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -129,5 +129,5 @@ func TestTransientFailuresAreRetried(t *testing.T) {
 	srv.SetFault("model.safetensors", hubtest.Fault{DropAfter: 1, Times: 3})
 	_, err = c2.DownloadFile(ctx, RepoTypeModel, "org/tiny", "main", "model.safetensors")
 	require.NoError(t, err)
-	assert.Equal(t, 4, countRequests(srv, "cdn", http.MethodGet))
+	assert.Equal(t, 4, srv.CountRequests("cdn", http.MethodGet))
 }

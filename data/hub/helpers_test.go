@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -41,33 +40,9 @@ func newClient(t *testing.T, srv *hubtest.Server) (*Client, *syncbuf.Buffer) {
 	}, out
 }
 
-// randomBytes returns n deterministic pseudo-random bytes.
-func randomBytes(n int, seed uint64) []byte {
-	r := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = byte(r.Uint32())
-	}
-	return b
-}
-
 func sha256Hex(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-// modelFiles is a small BERT-like repository.
-func modelFiles() []hubtest.File {
-	return []hubtest.File{
-		{Name: "config.json", Content: []byte(`{"model_type":"bert","hidden_size":8}`)},
-		{Name: "tokenizer.json", Content: []byte(`{"version":"1.0"}`)},
-		{Name: "tokenizer_config.json", Content: []byte(`{"do_lower_case":true}`)},
-		{Name: "vocab.txt", Content: []byte("[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n")},
-		{Name: "README.md", Content: []byte("# test model\n")},
-		{Name: "model.safetensors", Content: randomBytes(300_000, 1), LFS: true},
-		{Name: "pytorch_model.bin", Content: randomBytes(200_000, 2), LFS: true},
-		{Name: "tf_model.h5", Content: randomBytes(1000, 3), LFS: true},
-	}
 }
 
 func fileNamed(t *testing.T, files []hubtest.File, name string) hubtest.File {
@@ -79,17 +54,6 @@ func fileNamed(t *testing.T, files []hubtest.File, name string) hubtest.File {
 	}
 	t.Fatalf("test setup: no file %s", name)
 	return hubtest.File{}
-}
-
-// countRequests counts recorded requests matching server and method.
-func countRequests(srv *hubtest.Server, server, method string) int {
-	n := 0
-	for _, r := range srv.Requests() {
-		if r.Server == server && r.Method == method {
-			n++
-		}
-	}
-	return n
 }
 
 // listTree returns the relative paths under dir, for failure messages and

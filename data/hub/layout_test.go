@@ -15,7 +15,7 @@ import (
 // huggingface_hub lays it out, so Python tools reuse it.
 func TestDownloadFileLayout(t *testing.T) {
 	srv := hubtest.New(t)
-	files := append(modelFiles(), hubtest.File{Name: "onnx/model.onnx", Content: randomBytes(5000, 9), LFS: true})
+	files := append(hubtest.ModelFiles(), hubtest.File{Name: "onnx/model.onnx", Content: hubtest.RandomBytes(5000, 9), LFS: true})
 	commit := srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -51,7 +51,7 @@ func TestDownloadFileLayout(t *testing.T) {
 
 func TestSecondDownloadIsServedFromCache(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	commit := srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -64,7 +64,7 @@ func TestSecondDownloadIsServedFromCache(t *testing.T) {
 	_, err = c.DownloadFile(ctx, RepoTypeModel, "org/tiny", "main", "model.safetensors")
 	require.NoError(t, err)
 	assert.Equal(t, 1, srv.RequestCount())
-	assert.Equal(t, 1, countRequests(srv, "hub", http.MethodHead))
+	assert.Equal(t, 1, srv.CountRequests("hub", http.MethodHead))
 
 	// By commit hash: nothing at all.
 	srv.ResetRequests()
@@ -77,7 +77,7 @@ func TestSecondDownloadIsServedFromCache(t *testing.T) {
 // is linked from the existing blob.
 func TestSharedBlobIsNotDownloadedTwice(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -91,7 +91,7 @@ func TestSharedBlobIsNotDownloadedTwice(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotEqual(t, first, path)
 	assert.Contains(t, path, second)
-	assert.Zero(t, countRequests(srv, "cdn", http.MethodGet))
+	assert.Zero(t, srv.CountRequests("cdn", http.MethodGet))
 	requireContent(t, path, fileNamed(t, files, "model.safetensors").Content)
 }
 
@@ -99,7 +99,7 @@ func TestSharedBlobIsNotDownloadedTwice(t *testing.T) {
 // checks it is used offline and online without downloading again.
 func TestReadsPythonCache(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	commit := srv.AddCommit("model", "bert-base-uncased", "main", files...)
 	cache := t.TempDir()
 	repoDir := filepath.Join(cache, "models--bert-base-uncased")
@@ -124,6 +124,6 @@ func TestReadsPythonCache(t *testing.T) {
 	path, err := online.DownloadFile(testCtx(t), RepoTypeModel, "bert-base-uncased", "main", "model.safetensors")
 	require.NoError(t, err)
 	requireContent(t, path, fileNamed(t, files, "model.safetensors").Content)
-	assert.Zero(t, countRequests(srv, "cdn", http.MethodGet), "cached blob must not be fetched again")
-	assert.Zero(t, countRequests(srv, "hub", http.MethodGet))
+	assert.Zero(t, srv.CountRequests("cdn", http.MethodGet), "cached blob must not be fetched again")
+	assert.Zero(t, srv.CountRequests("hub", http.MethodGet))
 }

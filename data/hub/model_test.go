@@ -26,7 +26,7 @@ func snapshotNames(t *testing.T, dir string) []string {
 
 func TestDownloadModelPrefersSafetensors(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	commit := srv.AddCommit("model", "bert-base-uncased", "main", files...)
 	c, progress := newClient(t, srv)
 
@@ -44,7 +44,7 @@ func TestDownloadModelPrefersSafetensors(t *testing.T) {
 func TestDownloadModelFallsBackToPytorchBin(t *testing.T) {
 	srv := hubtest.New(t)
 	var files []hubtest.File
-	for _, f := range modelFiles() {
+	for _, f := range hubtest.ModelFiles() {
 		if f.Name != "model.safetensors" {
 			files = append(files, f)
 		}
@@ -64,11 +64,11 @@ func TestDownloadModelShardedSafetensors(t *testing.T) {
 	index := `{"metadata":{"total_size":3000},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors","c":"model-00001-of-00002.safetensors"}}`
 	files := []hubtest.File{
 		{Name: "config.json", Content: []byte(`{}`)},
-		{Name: "spm.model", Content: randomBytes(2000, 21), LFS: true},
+		{Name: "spm.model", Content: hubtest.RandomBytes(2000, 21), LFS: true},
 		{Name: "model.safetensors.index.json", Content: []byte(index)},
-		{Name: "model-00001-of-00002.safetensors", Content: randomBytes(2000, 22), LFS: true},
-		{Name: "model-00002-of-00002.safetensors", Content: randomBytes(1000, 23), LFS: true},
-		{Name: "pytorch_model.bin", Content: randomBytes(3000, 24), LFS: true},
+		{Name: "model-00001-of-00002.safetensors", Content: hubtest.RandomBytes(2000, 22), LFS: true},
+		{Name: "model-00002-of-00002.safetensors", Content: hubtest.RandomBytes(1000, 23), LFS: true},
+		{Name: "pytorch_model.bin", Content: hubtest.RandomBytes(3000, 24), LFS: true},
 	}
 	srv.AddCommit("model", "microsoft/deberta-v3-base", "main", files...)
 	c, _ := newClient(t, srv)
@@ -100,7 +100,7 @@ func TestDownloadModelShardedSafetensors(t *testing.T) {
 
 func TestPlanModelReportsCacheState(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "roberta-base", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -134,7 +134,7 @@ func TestPlanModelReportsCacheState(t *testing.T) {
 
 func TestEnsureModelSkipsTheHubWhenCached(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "allenai/longformer-base-4096", "main", modelFiles()...)
+	srv.AddCommit("model", "allenai/longformer-base-4096", "main", hubtest.ModelFiles()...)
 	c, progress := newClient(t, srv)
 
 	dir, err := c.EnsureModel(testCtx(t), "longformer", "")

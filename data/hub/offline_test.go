@@ -10,9 +10,9 @@ import (
 
 func TestOfflineWarmCacheMakesNoRequest(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "bert-base-uncased", "main", files...)
-	srv.AddCommit("dataset", "rajpurkar/squad", "main", squadFiles()...)
+	srv.AddCommit("dataset", "rajpurkar/squad", "main", hubtest.SquadFiles()...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
 	want, err := c.DownloadModel(ctx, "bert", "")
@@ -40,7 +40,7 @@ func TestOfflineWarmCacheMakesNoRequest(t *testing.T) {
 
 func TestOfflineColdCacheFailsClearly(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "bert-base-uncased", "main", modelFiles()...)
+	srv.AddCommit("model", "bert-base-uncased", "main", hubtest.ModelFiles()...)
 	c, _ := newClient(t, srv)
 	c.Offline = true
 	ctx := testCtx(t)
@@ -65,7 +65,7 @@ func TestOfflineColdCacheFailsClearly(t *testing.T) {
 // Python tool fetched only the config) does not count as a cached model.
 func TestOfflinePartialSnapshotIsNotEnough(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "org/tiny", "main", modelFiles()...)
+	srv.AddCommit("model", "org/tiny", "main", hubtest.ModelFiles()...)
 	c, _ := newClient(t, srv)
 	_, err := c.DownloadFile(testCtx(t), RepoTypeModel, "org/tiny", "main", "config.json")
 	require.NoError(t, err)
@@ -81,7 +81,7 @@ func TestOfflinePartialSnapshotIsNotEnough(t *testing.T) {
 // used when the hub cannot be reached.
 func TestHubUnreachableFallsBackToCache(t *testing.T) {
 	srv := hubtest.New(t)
-	srv.AddCommit("model", "org/tiny", "main", modelFiles()...)
+	srv.AddCommit("model", "org/tiny", "main", hubtest.ModelFiles()...)
 	c, progress := newClient(t, srv)
 	want, err := c.DownloadModel(testCtx(t), "org/tiny", "")
 	require.NoError(t, err)

@@ -61,7 +61,7 @@ func splitLines(s string) []string {
 // download of the same file wait and reuse the first one's blob.
 func TestConcurrentDownloadsShareOneTransfer(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	ctx := testCtx(t)
@@ -82,7 +82,7 @@ func TestConcurrentDownloadsShareOneTransfer(t *testing.T) {
 		require.NoError(t, errs[i])
 		requireContent(t, paths[i], fileNamed(t, files, "model.safetensors").Content)
 	}
-	assert.Equal(t, 1, countRequests(srv, "cdn", http.MethodGet))
+	assert.Equal(t, 1, srv.CountRequests("cdn", http.MethodGet))
 }
 
 func TestBarProgressRenders(t *testing.T) {

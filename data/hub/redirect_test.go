@@ -15,7 +15,7 @@ import (
 // a relative redirect, which is followed (with the token: same host).
 func TestRenamedRepoRelativeRedirect(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "neworg/tiny", "main", files...)
 	srv.Rename("model", "oldorg/tiny", "neworg/tiny")
 	srv.RequireToken("secret")
@@ -50,7 +50,7 @@ func TestRenamedRepoRelativeRedirect(t *testing.T) {
 // (here the same IP, another port) and must not receive the token.
 func TestLFSRedirectDropsAuthorization(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/private", "main", files...)
 	srv.RequireToken("secret")
 	c, _ := newClient(t, srv)

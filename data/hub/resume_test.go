@@ -29,7 +29,7 @@ func cdnGets(srv *hubtest.Server) []hubtest.Request {
 // has the right sha256.
 func TestResumeAfterDroppedConnection(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	srv.SetFault("model.safetensors", hubtest.Fault{DropAfter: dropAt, Times: 1})
 	c, progress := newClient(t, srv)
@@ -52,7 +52,7 @@ func TestResumeAfterDroppedConnection(t *testing.T) {
 // partial blob; the next run resumes it with a range request.
 func TestResumeOnNextRun(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	commit := srv.AddCommit("model", "org/tiny", "main", files...)
 	srv.SetFault("model.safetensors", hubtest.Fault{DropAfter: dropAt, Times: 1})
 	c, _ := newClient(t, srv)
@@ -84,7 +84,7 @@ func TestResumeOnNextRun(t *testing.T) {
 // restarts the file from zero instead of appending a second copy.
 func TestResumeWhenServerIgnoresRange(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	srv.SetFault("model.safetensors", hubtest.Fault{DropAfter: dropAt, Times: 1})
 	c, _ := newClient(t, srv)
@@ -103,7 +103,7 @@ func TestResumeWhenServerIgnoresRange(t *testing.T) {
 // itself; resuming works there too.
 func TestResumeRegularFileOnHub(t *testing.T) {
 	srv := hubtest.New(t)
-	big := hubtest.File{Name: "vocab.json", Content: randomBytes(250_000, 5)}
+	big := hubtest.File{Name: "vocab.json", Content: hubtest.RandomBytes(250_000, 5)}
 	srv.AddCommit("model", "org/tiny", "main", big)
 	srv.SetFault(big.Name, hubtest.Fault{DropAfter: 1234, Times: 2})
 	c, _ := newClient(t, srv)
@@ -124,7 +124,7 @@ func TestResumeRegularFileOnHub(t *testing.T) {
 // anything exhausts the retries and the error says so.
 func TestGiveUpWithoutProgress(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	c.Retries = 2

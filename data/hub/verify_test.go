@@ -17,7 +17,7 @@ func TestCorruptFileRejected(t *testing.T) {
 	for _, name := range []string{"model.safetensors", "config.json"} { // sha256 (LFS) and git sha1
 		t.Run(name, func(t *testing.T) {
 			srv := hubtest.New(t)
-			files := modelFiles()
+			files := hubtest.ModelFiles()
 			commit := srv.AddCommit("model", "org/tiny", "main", files...)
 			srv.SetFault(name, hubtest.Fault{Corrupt: true, Times: 1})
 			c, _ := newClient(t, srv)
@@ -49,13 +49,13 @@ func TestCorruptFileRejected(t *testing.T) {
 // deleted, so the next attempt starts clean.
 func TestCorruptPartialFromEarlierRunIsDiscarded(t *testing.T) {
 	srv := hubtest.New(t)
-	files := modelFiles()
+	files := hubtest.ModelFiles()
 	srv.AddCommit("model", "org/tiny", "main", files...)
 	c, _ := newClient(t, srv)
 	f := fileNamed(t, files, "model.safetensors")
 	incomplete := filepath.Join(c.CacheDir, "models--org--tiny", "blobs", f.ETag()+".incomplete")
 	require.NoError(t, os.MkdirAll(filepath.Dir(incomplete), 0o755))
-	require.NoError(t, os.WriteFile(incomplete, randomBytes(1000, 77), 0o644))
+	require.NoError(t, os.WriteFile(incomplete, hubtest.RandomBytes(1000, 77), 0o644))
 
 	_, err := c.DownloadFile(testCtx(t), RepoTypeModel, "org/tiny", "main", f.Name)
 	require.ErrorIs(t, err, ErrVerification)

@@ -130,13 +130,14 @@ func TestFeatures(t *testing.T) {
 	for _, fc := range meta.Features {
 		t.Run(fmt.Sprintf("%s/%d/%s", fc.Tokenizer, fc.MaxLength, fc.Mode), func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "features.jsonl")
-			var stderr bytes.Buffer
-			err := features.Command([]string{
-				"--tokenizer", fixtures.Tokenizers(t, fc.Tokenizer), "--data", data, "--mode", fc.Mode,
-				"--max-seq-length", strconv.Itoa(fc.MaxLength), "--doc-stride", strconv.Itoa(fc.Stride),
-				"--skip-too-long", "--output", out,
-			}, &bytes.Buffer{}, &stderr)
-			require.NoError(t, err, "spanqa features: %s", stderr.String())
+			// `spanqa features --tokenizer ... --skip-too-long --output out`.
+			tok, err := tokenize.Load(fixtures.Tokenizers(t, fc.Tokenizer))
+			require.NoError(t, err)
+			mode, err := features.ParseMode(fc.Mode)
+			require.NoError(t, err)
+			_, err = features.WriteFile(out, data, squad.Options{}, tok, mode,
+				features.Options{MaxLength: fc.MaxLength, Stride: fc.Stride, SkipTooLong: true})
+			require.NoError(t, err, "spanqa features")
 			got := readFeatureLines(t, out)
 			want := readFeatureLines(t, filepath.Join(dir, fc.File))
 			require.Len(t, got, fc.Windows, "spanqa made %d windows, HF %d", len(got), fc.Windows)
@@ -326,15 +327,16 @@ func TestScore(t *testing.T) {
 		meta.MetricGoldensChecked, meta.TransformersSquadMetrics)
 	for _, sc := range meta.Score {
 		t.Run(sc.Name, func(t *testing.T) {
-			args := []string{"--data", sc.Data, "--predictions", filepath.Join(dir, sc.Predictions)}
+			// `spanqa score` with its defaults (--na-prob-thresh 1.0, --version auto).
+			files := eval.ScoreFiles{Data: sc.Data, Predictions: filepath.Join(dir, sc.Predictions), NoAnswerThreshold: 1.0}
 			if sc.NAProb != "" {
-				args = append(args, "--na-prob", filepath.Join(dir, sc.NAProb))
+				files.NoAnswerProbs = filepath.Join(dir, sc.NAProb)
 			}
 			if sc.NAProbThresh != nil {
-				args = append(args, "--na-prob-thresh", strconv.FormatFloat(*sc.NAProbThresh, 'g', -1, 64))
+				files.NoAnswerThreshold = *sc.NAProbThresh
 			}
 			var stdout, stderr bytes.Buffer
-			require.NoError(t, eval.ScoreCommand(args, &stdout, &stderr), "spanqa score: %s", stderr.String())
+			require.NoError(t, files.Score(&stdout, &stderr), "spanqa score: %s", stderr.String())
 			var got map[string]float64
 			require.NoError(t, json.Unmarshal(stdout.Bytes(), &got), "spanqa score output %q", stdout.String())
 			compare := func(what string, want map[string]float64) {
