@@ -146,6 +146,13 @@ at::IntArrayRef dims(const int64_t* p, int n) { return at::IntArrayRef(p, static
   }                                                                            \
   return nullptr;
 
+spq_tensor spq_internal_wrap(at::Tensor t) { return wrap(std::move(t)); }
+
+spq_error* spq_internal_current_error() {
+  SPQ_TRY throw;
+  SPQ_CATCH
+}
+
 extern "C" {
 
 void spq_error_free(spq_error* e) {

@@ -97,6 +97,16 @@ spq_error* spq_detach(spq_tensor t, spq_tensor* out);
    dtype and device, as `param.data = param.data.to(...)` does in PyTorch. */
 spq_error* spq_set_data(spq_tensor t, spq_tensor src);
 
+/* Activation checkpointing (checkpoint.cpp). fn names a Go function (a cgo.Handle): run calls
+   it on n argument handles (the callee owns and frees them) and hands its result to
+   spq_checkpoint_set_output(out, result) before returning; it returns NULL or a malloc'd error
+   message. release is called once when nothing can call fn any more. */
+typedef char* (*spq_checkpoint_run_fn)(uintptr_t fn, spq_tensor* args, int n, void* out);
+typedef void (*spq_checkpoint_release_fn)(uintptr_t fn);
+void spq_checkpoint_set_callbacks(spq_checkpoint_run_fn run, spq_checkpoint_release_fn release);
+spq_error* spq_checkpoint(uintptr_t fn, const spq_tensor* args, int n, spq_tensor* out);
+spq_error* spq_checkpoint_set_output(void* out, spq_tensor t);
+
 /* ---- element-wise ---- */
 #define SPQ_UNARY(name) spq_error* spq_##name(spq_tensor a, spq_tensor* out);
 SPQ_UNARY(neg) SPQ_UNARY(exp) SPQ_UNARY(log) SPQ_UNARY(sqrt) SPQ_UNARY(rsqrt) SPQ_UNARY(tanh)

@@ -13,4 +13,9 @@ struct spq_tensor_impl {
   at::Tensor t;
 };
 
+// For the translation units other than cbridge.cpp: a handle counted in spq_live_tensors, and
+// an spq_error for the exception being handled (call inside a catch block only).
+spq_tensor spq_internal_wrap(at::Tensor t);
+spq_error* spq_internal_current_error();
+
 #endif

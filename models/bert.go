@@ -60,7 +60,7 @@ func (m *Bert) Forward(in Inputs, train bool) Output {
 	positions := m.positionIDs(in.IDs)
 	mask := in.attentionMask()
 	x := m.embeddings.forward(in.IDs, in.TypeIDs, positions, train) // [B, L, H]
-	x = m.encoder.forward(x, additiveMask(mask, x.DType()), train)
+	x = m.encoder.forward(x, additiveMask(mask, x.DType()), train, m.runner(train))
 	return m.head.forward(x, in)
 }
 
@@ -126,10 +126,9 @@ func newBertEncoder(p *nn.Params, cfg *Config) *bertEncoder {
 }
 
 // forward runs the layers over x [B, L, H] with the additive mask [B, 1, 1, L].
-func (e *bertEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+func (e *bertEncoder) forward(x, mask *torch.Tensor, train bool, run layerRunner) *torch.Tensor {
 	for _, l := range e.layers {
-		// Each layer's intermediates are freed as it returns (see inOwnScope), not with the pass.
-		x = inOwnScope(func(v []*torch.Tensor) *torch.Tensor { return l.forward(v[0], mask, train) }, x)
+		x = run(func(v []*torch.Tensor) *torch.Tensor { return l.forward(v[0], mask, train) }, x)
 	}
 	return x
 }

@@ -19,6 +19,9 @@ import (
 type modelBase struct {
 	cfg    *Config
 	params *nn.Params
+	// checkpointing is HF's gradient_checkpointing: training recomputes each layer's
+	// activations in backward instead of keeping them.
+	checkpointing bool
 }
 
 func newModelBase(cfg *Config, dev torch.Device) modelBase {
@@ -30,6 +33,31 @@ func (m *modelBase) Params() *nn.Params { return m.params }
 
 // Config implements QAModel.
 func (m *modelBase) Config() *Config { return m.cfg }
+
+// SetGradientCheckpointing implements GradientCheckpointer.
+func (m *modelBase) SetGradientCheckpointing(on bool) { m.checkpointing = on }
+
+// layerRunner runs one encoder layer, fn over args (the layer's input first, then every other
+// tensor it needs a gradient for or derives large tensors from), returning its output in the
+// caller's scope.
+type layerRunner func(fn func(args []*torch.Tensor) *torch.Tensor, args ...*torch.Tensor) *torch.Tensor
+
+// runner picks how this pass runs its layers: checkpointed when training with gradient
+// checkpointing on (and recording gradients: HF checkpoints only in training), otherwise each
+// in a scope of its own, so that its intermediates go when it returns unless autograd needs
+// them.
+func (m *modelBase) runner(train bool) layerRunner {
+	if m.recomputes(train) {
+		return torch.Checkpoint
+	}
+	return inOwnScope
+}
+
+// recomputes says whether this pass's layers run again in backward (after Forward returns), so
+// that what they capture must live as long as the pass's tensors.
+func (m *modelBase) recomputes(train bool) bool {
+	return train && m.checkpointing && torch.GradEnabled()
+}
 
 // attentionMask is the batch's attention mask [B, L], or all ones (every token real) when it
 // has none.

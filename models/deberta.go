@@ -46,7 +46,7 @@ func NewDeberta(cfg *Config, dev torch.Device) *Deberta {
 func (m *Deberta) Forward(in Inputs, train bool) Output {
 	mask := in.attentionMask()                                 // [B, L]
 	x := m.embeddings.forward(in.IDs, in.TypeIDs, mask, train) // [B, L, H]
-	x = m.encoder.forward(x, mask, train)
+	x = m.encoder.forward(x, mask, train, m.runner(train))
 	return m.head.forward(x, in)
 }
 
@@ -167,8 +167,24 @@ type relativeInputs struct {
 	c2p, p2c *torch.Tensor // int64 [L, L]
 }
 
+// tensors lists the inputs' tensors (none without relative attention), in from's order.
+func (r *relativeInputs) tensors() []*torch.Tensor {
+	if r == nil {
+		return nil
+	}
+	return []*torch.Tensor{r.emb, r.c2p, r.p2c}
+}
+
+// from rebuilds relative inputs from tensors listed by tensors (nil from none).
+func (r *relativeInputs) from(ts []*torch.Tensor) *relativeInputs {
+	if r == nil {
+		return nil
+	}
+	return &relativeInputs{emb: ts[0], c2p: ts[1], p2c: ts[2]}
+}
+
 // forward runs the layers over x [B, L, H] with the 2-D attention mask [B, L].
-func (e *debertaEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
+func (e *debertaEncoder) forward(x, mask *torch.Tensor, train bool, run layerRunner) *torch.Tensor {
 	s := x.Scope()
 	rmask := pairwiseMask(mask)
 	var rel *relativeInputs
@@ -186,9 +202,13 @@ func (e *debertaEncoder) forward(x, mask *torch.Tensor, train bool) *torch.Tenso
 	}
 	input := x
 	for i, l := range e.layers {
-		// Each layer's intermediates (several [B*heads, L, L] score tensors) are freed as it
-		// returns, not with the pass: under NoGrad a long input then holds one layer's at a time.
-		x = inOwnScope(func(v []*torch.Tensor) *torch.Tensor { return l.forward(v[0], rmask, rel, train) }, x)
+		// Each layer's intermediates (several [B*heads, L, L] score tensors, its projections of
+		// the relative embeddings) are freed as it returns, not with the pass: under NoGrad a
+		// long input then holds one layer's at a time. The relative inputs go in as arguments so
+		// that what a layer derives from them lands in its scope too (and, checkpointed, so that
+		// their gradients flow back through the layer's node).
+		x = run(func(v []*torch.Tensor) *torch.Tensor { return l.forward(v[0], rmask, rel.from(v[1:]), train) },
+			append([]*torch.Tensor{x}, rel.tensors()...)...)
 		if i == 0 && e.conv != nil {
 			x = e.conv.forward(input, x, mask, train)
 		}

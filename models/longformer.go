@@ -98,9 +98,14 @@ func (m *Longformer) Forward(in Inputs, train bool) Output {
 
 	x := m.embeddings.forward(ids, typeIDs, robertaPositions(ids, m.cfg.PadTokenID), train) // [B, n, H]
 	masks := newLongformerMasks(merged, b, n, m.cfg.HiddenSize, m.cfg.NumAttentionHeads, x.DType(), x.Device())
-	defer masks.free()
+	if m.recomputes(train) {
+		defer masks.handTo(x.Scope()) // backward reruns the layers, masks and all
+	} else {
+		defer masks.free()
+	}
+	run := m.runner(train)
 	for _, l := range m.layers {
-		x = inOwnScope(func(x []*torch.Tensor) *torch.Tensor { return l.forward(x[0], masks, train) }, x)
+		x = run(func(x []*torch.Tensor) *torch.Tensor { return l.forward(x[0], masks, train) }, x)
 	}
 	return m.head.forward(x.Narrow(1, 0, length), in) // the unpadded [B, L, H]
 }
@@ -476,6 +481,14 @@ func (m *longformerMasks) windowBias(w int64) *torch.Tensor {
 		m.bias[w] = m.keep(s, skip.Pad([]int64{w, w}, math.Inf(-1)).Unfold(1, 2*w+1, 1).Unsqueeze(2))
 	})
 	return m.bias[w]
+}
+
+// handTo gives the masks' tensors to scope s, to be freed with it.
+func (m *longformerMasks) handTo(s *torch.Scope) {
+	for _, t := range m.owned {
+		s.Adopt(t)
+	}
+	m.owned = nil
 }
 
 func (m *longformerMasks) free() {

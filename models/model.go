@@ -37,6 +37,24 @@ type QAModel interface {
 	Config() *Config
 }
 
+// GradientCheckpointer is implemented by every architecture: with checkpointing on, a training
+// forward keeps only each layer's input and backward recomputes the layer (HF's
+// gradient_checkpointing_enable), trading one more forward for activation memory. Gradients
+// are unchanged. Inference is not affected.
+type GradientCheckpointer interface {
+	SetGradientCheckpointing(on bool)
+}
+
+// SetGradientCheckpointing turns gradient checkpointing on or off for m.
+func SetGradientCheckpointing(m QAModel, on bool) error {
+	gc, ok := m.(GradientCheckpointer)
+	if !ok {
+		return fmt.Errorf("models: %s does not support gradient checkpointing", m.Config().ModelType)
+	}
+	gc.SetGradientCheckpointing(on)
+	return nil
+}
+
 // Forward runs m and turns any libtorch failure (bad shapes, out of memory) into an error.
 func Forward(m QAModel, in Inputs, train bool) (out Output, err error) {
 	if in.IDs == nil {
