@@ -41,8 +41,6 @@ import (
 	"github.com/spanqa/spanqa/data/batch"
 	"github.com/spanqa/spanqa/data/features"
 	"github.com/spanqa/spanqa/eval"
-	"github.com/spanqa/spanqa/infer"
-	"github.com/spanqa/spanqa/models"
 	"github.com/spanqa/spanqa/torch"
 	"github.com/spanqa/spanqa/torch/dist"
 )
@@ -155,25 +153,25 @@ func (t *Trainer) onMain(what string, write func() error) error {
 	return nil
 }
 
-// step runs one optimizer step on the loop's micro-batches: all of them in a single process,
-// this rank's rows of each in a data-parallel one.
-func (t *Trainer) step(mbs []MicroBatch, micro []*batch.Batch, lr float64) (StepResult, error) {
+// rankShare returns what this rank trains on in one step of the loop's batch group, and the
+// step's GradSync: in a single process the group itself and nil; data-parallel, this rank's
+// rows of each batch, with losses weighted by their share of the global group.
+func (t *Trainer) rankShare(group []*batch.Batch) ([]*batch.Batch, GradSync) {
 	if t.ddp == nil {
-		return StepWith(t.model, t.opt, mbs, lr, t.Args.MaxGradNorm, t.prec)
+		return group, nil
 	}
 	g := t.ddp.g
-	dev := t.model.Params().Device()
 	sync := &gradSync{d: t.ddp}
-	var mine []MicroBatch
-	for _, b := range micro {
+	var mine []*batch.Batch
+	for _, b := range group {
 		sb := shardRows(b, g.Rank(), g.WorldSize())
 		if sb.B == 0 {
 			continue // a short last batch may leave this rank nothing: it still joins the reduction
 		}
-		mine = append(mine, func(s *torch.Scope) models.Inputs { return infer.Inputs(s, sb, dev) })
-		sync.weights = append(sync.weights, float64(sb.B)/float64(b.B)/float64(len(micro)))
+		mine = append(mine, sb)
+		sync.weights = append(sync.weights, float64(sb.B)/float64(b.B)/float64(len(group)))
 	}
-	return stepSync(t.model, t.opt, mine, lr, t.Args.MaxGradNorm, t.prec, sync)
+	return mine, sync
 }
 
 // shardRows returns rank's rows of a global batch: r, r+world, ... Padding stays at the global

@@ -1,6 +1,7 @@
-// Package train is spanqa's training stage: the Go-owned AdamW loop with HF Trainer's
-// semantics (decay groups, schedules, clipping, accumulation), checkpoints that resume
+// Package train is spanqa's training stage: a training loop with HF Trainer's semantics
+// (AdamW with its decay groups, schedules, clipping, accumulation), checkpoints that resume
 // exactly, per-epoch evaluation, and the embedded synthetic default that `make train` runs.
+// Read trainer.go's loop, epoch and step, then step.go's Step: the whole optimizer step.
 package train
 
 import (
@@ -15,7 +16,8 @@ import (
 
 // AdamW is torch.optim.AdamW as HF's Trainer configures it: two parameter groups, with weight
 // decay on every parameter except biases and LayerNorm weights. The bookkeeping (groups, step
-// count, learning rate) is Go; the per-tensor arithmetic is one fused libtorch call.
+// counts, learning rate) is Go; the per-tensor arithmetic is a libtorch op sequence in cbridge
+// (see Apply for the update it computes).
 type AdamW struct {
 	Beta1, Beta2, Eps, WeightDecay float64
 	// Step is the number of optimizer steps taken so far.
@@ -72,19 +74,25 @@ func (o *AdamW) DecayNames() (decay, noDecay []string) {
 }
 
 // Apply performs one update at learning rate lr from the parameters' current gradients;
-// parameters without a gradient are left alone, as torch does.
+// parameters without a gradient are left alone, their step counts included, as torch does.
 //
-// Per parameter it computes torch.optim.AdamW's update (cbridge's spq_adamw_step), with t the
-// parameter's own step count, g its gradient and wd its group's weight decay:
+// The update is torch.optim.AdamW's, computed by libtorch ops in cbridge: spq_adamw_step, one
+// parameter at a time, on the CPU (torch's single-tensor path, its CPU default), and
+// spq_adamw_step_foreach, _foreach kernels over the parameters that share wd and t, on CUDA
+// (torch's multi-tensor path, its CUDA default). For a parameter p with gradient g, moments m
+// and v, its group's weight decay wd, and t the number of updates p has had (this one
+// included), the ops compute, in this order:
 //
-//	p  = p * (1 - lr*wd)
-//	m  = m + (g - m) * (1 - beta1)                  (lerp; 1.13: m*beta1 + g*(1-beta1))
-//	v  = v*beta2 + g*g*(1 - beta2)
-//	p  = p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
+//	p = p * (1 - lr*wd)                                  decoupled weight decay, first
+//	m = m + (g - m) * (1 - beta1)                        lerp_, = beta1*m + (1-beta1)*g
+//	v = v*beta2 + g*g * (1 - beta2)
+//	p = p - lr/(1 - beta1^t) * m / (sqrt(v)/sqrt(1 - beta2^t) + eps)
 //
-// On CPU one parameter at a time, in the single-tensor path's operation order (torch's CPU
-// default, bit for bit); on CUDA with _foreach kernels over groups of parameters, torch's
-// multi-tensor path and its CUDA default.
+// That is llm.c's p -= lr*(mhat/(sqrt(vhat) + eps) + wd*p), with mhat = m/(1 - beta1^t),
+// vhat = v/(1 - beta2^t) and the old p in the decay term, but in torch's rounding: the decay
+// scales p before the Adam term, and eps is added after sqrt(v) is divided by
+// sqrt(1 - beta2^t). Keeping torch's order is what makes the two paths match torch bit for
+// bit; with libtorch 1.x (no lerp_) m is computed as m*beta1 + g*(1 - beta1), as torch 1.x did.
 func (o *AdamW) Apply(lr float64) {
 	o.Step++
 	type group struct {

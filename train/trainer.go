@@ -51,20 +51,19 @@ type Trainer struct {
 	// ranks, and rank 0 alone writes files and logs. Nil trains in this process alone.
 	Dist *dist.Group
 
-	tok        *tokenize.Tokenizer
-	model      models.QAModel
-	opt        *AdamW
-	sched      Schedule
-	loader     *batch.Loader
-	evalEx     []squad.Example
-	evalWin    []features.Window
-	state      *TrainerState
-	prec       *Precision
-	logFile    *os.File
-	numWindows int
-	batchesPer int // micro-batches per epoch
-	stepsPer   int64
-	ddp        *ddpState // [dist] set while a data-parallel Run runs
+	tok             *tokenize.Tokenizer
+	model           models.QAModel
+	opt             *AdamW
+	sched           Schedule
+	loader          *batch.Loader
+	evalEx          []squad.Example
+	evalWin         []features.Window
+	state           *TrainerState
+	precision       *Precision
+	logFile         *os.File
+	trainWindows    int
+	batchesPerEpoch int       // the loader's batches (micro-batches) in one epoch
+	ddp             *ddpState // [dist] set while a data-parallel Run runs
 }
 
 // Run trains according to args; cancelling ctx (Ctrl-C) saves a checkpoint and returns
@@ -95,7 +94,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.prec, err = NewPrecision(a.FP16, a.BF16, dev); err != nil {
+	if t.precision, err = NewPrecision(a.FP16, a.BF16, dev); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(a.OutputDir, 0o755); err != nil {
@@ -125,7 +124,7 @@ func (t *Trainer) Run(ctx context.Context) (*Result, error) {
 	}
 	defer t.distStop()
 	t.logf("train: %s, %d parameters; %d training windows, %d micro-batches/epoch, %d optimizer steps (warm-up %d); %s",
-		t.model.Config().ModelType, t.model.Params().Count(), t.numWindows, t.batchesPer, t.sched.TotalSteps, t.sched.WarmupSteps, t.opt)
+		t.model.Config().ModelType, t.model.Params().Count(), t.trainWindows, t.batchesPerEpoch, t.sched.TotalSteps, t.sched.WarmupSteps, t.opt)
 	if t.logFile, err = t.openTrainLog(); err != nil { // [dist] rank 0 only
 		return nil, fmt.Errorf("train: %w", err)
 	}
@@ -191,7 +190,7 @@ func (t *Trainer) prepareData() error {
 	if len(trainWin) == 0 {
 		return fmt.Errorf("train: %s yields no training windows", a.TrainFile)
 	}
-	t.numWindows = len(trainWin)
+	t.trainWindows = len(trainWin)
 	var err error
 	t.loader, err = batch.NewLoader(trainWin, batch.Config{
 		BatchSize: t.globalBatchSize(), PadID: t.tok.PadID(), Shuffle: !a.NoShuffle, Seed: uint64(a.Seed), MaxLength: a.MaxSeqLength, // [dist] world * per-device
@@ -242,11 +241,11 @@ func readExamples(path string, opts squad.Options, limit int, logw io.Writer) ([
 // planSteps computes steps per epoch and the schedule as HF's Trainer does.
 func (t *Trainer) planSteps() {
 	a := &t.Args
-	t.batchesPer = t.loader.NumBatches()
-	t.stepsPer = int64(max(t.batchesPer/a.GradientAccumulationSteps, 1))
+	t.batchesPerEpoch = t.loader.NumBatches()
+	stepsPerEpoch := int64(max(t.batchesPerEpoch/a.GradientAccumulationSteps, 1))
 	total := a.MaxSteps
 	if total <= 0 {
-		total = int64(math.Ceil(a.NumTrainEpochs * float64(t.stepsPer)))
+		total = int64(math.Ceil(a.NumTrainEpochs * float64(stepsPerEpoch)))
 	}
 	kind, _ := ParseScheduleKind(a.LRSchedulerType)
 	t.sched = Schedule{Kind: kind, WarmupSteps: WarmupFor(a.WarmupSteps, a.WarmupRatio, total), TotalSteps: total}
@@ -278,125 +277,184 @@ func (t *Trainer) restore() error {
 	return nil
 }
 
-// loop runs epochs of optimizer steps until the planned number of steps.
+// loop trains, an epoch at a time, until the planned number of optimizer steps. Evaluation and
+// checkpoints come after steps (every EvalSteps, SaveSteps) and after each epoch; cancelling
+// ctx stops it after the current step with a checkpoint.
 func (t *Trainer) loop(ctx context.Context) (*Result, error) {
-	a := &t.Args
-	res := &Result{OutputDir: a.OutputDir, EvalEM: math.NaN(), EvalF1: math.NaN(), BestF1: math.NaN()}
-	if t.state.BestMetric != nil {
-		res.BestF1 = *t.state.BestMetric
-	}
-	start := time.Now()
-	prog := newProgress(t.Log, t.sched.TotalSteps, t.state.GlobalStep)
-	defer prog.finish()
-	dev := t.model.Params().Device()
-	var lossSum float64
-	var lossN int64
-	// HF's Trainer logs under "loss" the mean over the steps since the previous log entry (not
-	// the last step's loss, which is far noisier), so that curves compare with HF's.
-	var logSum float64
-	var logN int64
+	run := t.startRun()
+	defer run.progress.finish()
 	epoch, from := t.state.DataPosition.Epoch, t.state.DataPosition.Batch+1
 	if t.state.EpochDone {
 		epoch, from = epoch+1, 0
 	}
-	for t.state.GlobalStep < t.sched.TotalSteps {
-		it := t.loader.Epoch(ctx, epoch, from)
-		var micro []*batch.Batch
-		for t.state.GlobalStep < t.sched.TotalSteps {
-			b, err := it.Next()
-			if errors.Is(err, io.EOF) {
-				break
-			}
-			if err != nil {
-				it.Close()
-				if ctx.Err() != nil {
-					return t.interrupt(res, start)
-				}
-				return res, fmt.Errorf("train: data: %w", err)
-			}
-			micro = append(micro, b)
-			if len(micro) < a.GradientAccumulationSteps {
-				continue
-			}
-			mbs := make([]MicroBatch, len(micro))
-			for i, mb := range micro {
-				mb := mb
-				mbs[i] = func(s *torch.Scope) models.Inputs { return infer.Inputs(s, mb, dev) }
-				res.Sequences += int64(mb.B)
-			}
-			lr := a.LearningRate * t.sched.Factor(t.state.GlobalStep)
-			sr, err := t.step(mbs, micro, lr) // [dist] this rank's rows when data-parallel
-			if err != nil {
-				it.Close()
-				return res, err
-			}
-			t.state.GlobalStep++
-			t.state.DataPosition = micro[len(micro)-1].Pos
-			t.state.EpochDone = false
-			t.state.Epoch = float64(epoch) + float64(t.state.DataPosition.Batch+1)/float64(t.batchesPer)
-			micro = micro[:0]
-			lossSum += sr.Loss
-			lossN++
-			logSum += sr.Loss
-			logN++
-			prog.step(sr)
-			if t.OnStep != nil {
-				t.OnStep(t.state.GlobalStep, sr)
-			}
-			if a.LoggingSteps > 0 && t.state.GlobalStep%a.LoggingSteps == 0 {
-				// grad_norm and learning_rate are the logged step's own, the rate being the one
-				// its update used: transformers 5 reads it before the scheduler steps.
-				t.record(map[string]any{"loss": logSum / float64(logN), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
-				logSum, logN = 0, 0
-			}
-			if a.EvalSteps > 0 && t.state.GlobalStep%a.EvalSteps == 0 && t.evalEx != nil {
-				if err := t.evaluate(ctx, res); err != nil {
-					it.Close()
-					return res, err
-				}
-			}
-			if a.SaveSteps > 0 && t.state.GlobalStep%a.SaveSteps == 0 {
-				if err := t.checkpoint(); err != nil {
-					it.Close()
-					return res, err
-				}
-			}
-			if ctx.Err() != nil {
-				it.Close()
-				return t.interrupt(res, start)
-			}
+	for ; t.state.GlobalStep < t.sched.TotalSteps; epoch, from = epoch+1, 0 {
+		if err := t.epoch(ctx, run, epoch, from); err != nil {
+			return run.res, err
 		}
-		it.Close()
 		if ctx.Err() != nil {
-			return t.interrupt(res, start)
+			return t.interrupt(run)
 		}
-		// End of epoch (or of the run): evaluate and checkpoint, as HF's epoch strategies do.
-		t.state.EpochDone = t.state.DataPosition.Batch+1 >= t.batchesPer
-		if t.evalEx != nil {
-			if err := t.evaluate(ctx, res); err != nil {
-				return res, err
-			}
+		if err := t.endEpoch(ctx, run.res); err != nil {
+			return run.res, err
 		}
-		if err := t.checkpoint(); err != nil {
-			return res, err
-		}
-		epoch, from = epoch+1, 0
 	}
-	res.GlobalStep, res.Epoch, res.Runtime = t.state.GlobalStep, t.state.Epoch, time.Since(start)
-	if lossN > 0 {
-		res.TrainLoss = lossSum / float64(lossN)
+	run.end(t.state)
+	if run.lossN > 0 {
+		run.res.TrainLoss = run.lossSum / float64(run.lossN)
 	}
-	return res, nil
+	return run.res, nil
 }
 
-func (t *Trainer) interrupt(res *Result, start time.Time) (*Result, error) {
-	t.logf("train: interrupted at step %d: saving a checkpoint", t.state.GlobalStep)
-	res.Interrupted = true
-	res.GlobalStep, res.Epoch, res.Runtime = t.state.GlobalStep, t.state.Epoch, time.Since(start)
-	if t.state.GlobalStep == 0 {
-		return res, nil
+// epoch trains on the given epoch's batches from batch from on, one optimizer step per
+// GradientAccumulationSteps batches. It returns nil at the epoch's end, after the run's last
+// step, or when ctx is cancelled (the caller tells these apart); a remainder of fewer batches
+// at the epoch's end takes no step, as planSteps counts only whole groups.
+func (t *Trainer) epoch(ctx context.Context, run *runStats, epoch, from int) error {
+	it := t.loader.Epoch(ctx, epoch, from)
+	defer it.Close()
+	var group []*batch.Batch // the batches whose gradients the next step accumulates
+	for t.state.GlobalStep < t.sched.TotalSteps && ctx.Err() == nil {
+		b, err := it.Next()
+		if errors.Is(err, io.EOF) || err != nil && ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("train: data: %w", err)
+		}
+		if group = append(group, b); len(group) < t.Args.GradientAccumulationSteps {
+			continue
+		}
+		sr, err := t.step(group)
+		if err != nil {
+			return err
+		}
+		t.advance(epoch, group)
+		if err := t.afterStep(ctx, run, group, sr); err != nil {
+			return err
+		}
+		group = group[:0]
 	}
-	return res, t.checkpoint()
+	return nil
+}
+
+// step takes one optimizer step on a group of batches at the schedule's learning rate: on all
+// of their rows in a single process, on this rank's share of them data-parallel.
+func (t *Trainer) step(group []*batch.Batch) (StepResult, error) {
+	lr := t.Args.LearningRate * t.sched.Factor(t.state.GlobalStep)
+	batches, sync := t.rankShare(group) // [dist]
+	dev := t.model.Params().Device()
+	micro := make([]MicroBatch, len(batches))
+	for i, b := range batches {
+		micro[i] = func(s *torch.Scope) models.Inputs { return infer.Inputs(s, b, dev) }
+	}
+	return Step(t.model, t.opt, micro, lr, StepOptions{MaxGradNorm: t.Args.MaxGradNorm, Precision: t.precision, Sync: sync})
+}
+
+// advance moves the trainer state past a step on group: the step count, and the data position
+// and fractional epoch that a resumed run starts from.
+func (t *Trainer) advance(epoch int, group []*batch.Batch) {
+	t.state.GlobalStep++
+	t.state.DataPosition = group[len(group)-1].Pos
+	t.state.EpochDone = false
+	t.state.Epoch = float64(epoch) + float64(t.state.DataPosition.Batch+1)/float64(t.batchesPerEpoch)
+}
+
+// afterStep counts and reports a step (progress, OnStep), then runs what is due at its step
+// number: a log entry, an evaluation, a checkpoint.
+func (t *Trainer) afterStep(ctx context.Context, run *runStats, group []*batch.Batch, sr StepResult) error {
+	run.add(group, sr)
+	if t.OnStep != nil {
+		t.OnStep(t.state.GlobalStep, sr)
+	}
+	if t.due(t.Args.LoggingSteps) {
+		// grad_norm and learning_rate are the logged step's own, the rate being the one its
+		// update used: transformers 5 reads it before the scheduler steps.
+		t.record(map[string]any{"loss": run.takeLogLoss(), "grad_norm": sr.GradNorm, "learning_rate": sr.LR})
+	}
+	if t.due(t.Args.EvalSteps) && t.evalEx != nil {
+		if err := t.evaluate(ctx, run.res); err != nil {
+			return err
+		}
+	}
+	if t.due(t.Args.SaveSteps) {
+		return t.checkpoint()
+	}
+	return nil
+}
+
+// due reports whether an every-n-steps action (n <= 0: never) falls on the current step.
+func (t *Trainer) due(n int64) bool { return n > 0 && t.state.GlobalStep%n == 0 }
+
+// endEpoch evaluates and checkpoints after an epoch or the run's last step, as HF's "epoch"
+// evaluation and save strategies do.
+func (t *Trainer) endEpoch(ctx context.Context, res *Result) error {
+	t.state.EpochDone = t.state.DataPosition.Batch+1 >= t.batchesPerEpoch
+	if t.evalEx != nil {
+		if err := t.evaluate(ctx, res); err != nil {
+			return err
+		}
+	}
+	return t.checkpoint()
+}
+
+// interrupt ends a cancelled run with a checkpoint of its last step, from which --resume
+// continues exactly.
+func (t *Trainer) interrupt(run *runStats) (*Result, error) {
+	t.logf("train: interrupted at step %d: saving a checkpoint", t.state.GlobalStep)
+	run.res.Interrupted = true
+	run.end(t.state)
+	if t.state.GlobalStep == 0 {
+		return run.res, nil
+	}
+	return run.res, t.checkpoint()
+}
+
+// runStats is what one Run accumulates for its Result, the progress display and the logged
+// losses.
+type runStats struct {
+	res      *Result
+	start    time.Time
+	progress *progress
+	// lossSum and lossN make Result.TrainLoss, the mean over the run's steps.
+	lossSum float64
+	lossN   int64
+	// logSum and logN cover the steps since the last log entry: HF's Trainer logs under "loss"
+	// their mean, not the last step's loss (which is far noisier), and so does train_log.jsonl,
+	// so that the curves compare with HF's.
+	logSum float64
+	logN   int64
+}
+
+func (t *Trainer) startRun() *runStats {
+	res := &Result{OutputDir: t.Args.OutputDir, EvalEM: math.NaN(), EvalF1: math.NaN(), BestF1: math.NaN()}
+	if t.state.BestMetric != nil {
+		res.BestF1 = *t.state.BestMetric
+	}
+	return &runStats{res: res, start: time.Now(), progress: newProgress(t.Log, t.sched.TotalSteps, t.state.GlobalStep)}
+}
+
+// add counts a finished step on group (all ranks' rows).
+func (r *runStats) add(group []*batch.Batch, sr StepResult) {
+	for _, b := range group {
+		r.res.Sequences += int64(b.B)
+	}
+	r.lossSum += sr.Loss
+	r.lossN++
+	r.logSum += sr.Loss
+	r.logN++
+	r.progress.step(sr)
+}
+
+// takeLogLoss returns the mean loss since the last log entry and starts the next one.
+func (r *runStats) takeLogLoss() float64 {
+	mean := r.logSum / float64(r.logN)
+	r.logSum, r.logN = 0, 0
+	return mean
+}
+
+// end records in the Result where the run ended and how long it took.
+func (r *runStats) end(st *TrainerState) {
+	r.res.GlobalStep, r.res.Epoch, r.res.Runtime = st.GlobalStep, st.Epoch, time.Since(r.start)
 }
 
 // record appends a log-history entry (HF's log_history) and a line of train_log.jsonl.

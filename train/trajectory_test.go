@@ -101,7 +101,7 @@ func TestTrajectoryParity(t *testing.T) {
 				}
 				lr := tr.Optimizer.LR * sched.Factor(int64(i))
 				lrSum += lr
-				res, err := Step(m, opt, []MicroBatch{mb}, lr, tr.MaxGradNorm)
+				res, err := Step(m, opt, []MicroBatch{mb}, lr, StepOptions{MaxGradNorm: tr.MaxGradNorm})
 				require.NoError(t, err)
 				want := tr.Steps[i]
 				for k, d := range map[string]float64{"lr": relDiff(res.LR, want.LR), "loss": relDiff(res.Loss, want.Loss), "grad_norm": relDiff(res.GradNorm, want.GradNorm)} {

@@ -543,7 +543,7 @@ func TestCUDAAdamW(t *testing.T) {
 				var res []train.StepResult
 				for i, b := range c.Batches {
 					mb := func(s *torch.Scope) models.Inputs { return inputs(s, b.rows, b.Start, b.End, dev) }
-					r, err := train.StepWith(m, opt, []train.MicroBatch{mb}, c.LR*sched.Factor(int64(i)), c.MaxNorm, prec)
+					r, err := train.Step(m, opt, []train.MicroBatch{mb}, c.LR*sched.Factor(int64(i)), train.StepOptions{MaxGradNorm: c.MaxNorm, Precision: prec})
 					require.NoError(t, err, "%s step %d on %s", c.Arch, i+1, dev)
 					res = append(res, r)
 				}

@@ -440,7 +440,7 @@ func runCase(t *testing.T, dir string, meta *caseMeta, w worst, saveTo string) {
 		lr := meta.LR * sched.Factor(int64(k))
 		require.InDelta(t, want.LR, lr, 1e-12*meta.LR, "step %d learning rate", k+1)
 		prefix := fmt.Sprintf("traj.%d.", k)
-		res, err := train.Step(m, opt, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return ref.inputs(s, prefix, true) }}, lr, meta.MaxGradNorm)
+		res, err := train.Step(m, opt, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return ref.inputs(s, prefix, true) }}, lr, train.StepOptions{MaxGradNorm: meta.MaxGradNorm})
 		require.NoError(t, err)
 		w.note("step_loss", scalarRel(res.Loss, want.Loss))
 		w.note("step_grad_norm", scalarRel(res.GradNorm, want.GradNorm))

@@ -2,7 +2,7 @@
 // at its base size, with random weights, on the CPU or a CUDA device.
 //
 // Every model runs four phases: inference (eval mode, no grad, logits copied to the host) and
-// the training step (forward, backward, clipping, AdamW, as train.StepWith does it). Each runs
+// the training step (forward, backward, clipping, AdamW, as train.Step does it). Each runs
 // twice: once at the seed's settings, with every window padded to max_seq_length, and once at
 // spanqa's, with dynamic padding and length bucketing. The windows are SQuAD v1.1's, cut by the
 // model's tokenizer when ../shared/data/squad and the tokenizer fixtures are there. Otherwise

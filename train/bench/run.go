@@ -400,7 +400,7 @@ func runPhase(ctx context.Context, m models.QAModel, adam *train.AdamW, ws []fea
 	}
 	step := func(b *batch.Batch) error {
 		if mode == "train" {
-			_, err := train.StepWith(m, adam, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return infer.Inputs(s, b, dev) }}, learningRate, maxGradNorm, prec)
+			_, err := train.Step(m, adam, []train.MicroBatch{func(s *torch.Scope) models.Inputs { return infer.Inputs(s, b, dev) }}, learningRate, train.StepOptions{MaxGradNorm: maxGradNorm, Precision: prec})
 			return err
 		}
 		b.StartPos, b.EndPos = nil, nil
