@@ -32,6 +32,7 @@ func runBench(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.StringVar(&opt.Data, "data", "", "SQuAD v1.1 JSON for the window lengths (default: ../shared/data/squad/v1.1, else the recorded histogram; \"recorded\" forces it)")
 	fs.IntVar(&opt.Threads, "threads", 0, "libtorch intra-op threads (default 0: one per core other processes leave idle; -1: libtorch default, one per CPU or $SPANQA_NUM_THREADS)")
 	fs.BoolVar(&opt.BF16, "bf16", false, "bfloat16 autocast for the steps, bfloat16 roofline (for CUDA; like HF --bf16)")
+	fs.BoolVar(&opt.GradientCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in backward instead of keeping them (training phases; like HF --gradient_checkpointing)")
 	fs.Uint64Var(&opt.Seed, "seed", 42, "seed for weights, data order and synthetic windows")
 	fs.IntVar(&opt.Retries, "retries", 0, "runs of a step again when other processes disturbed it (default 2, 0 with --quick; -1 for none)")
 	fs.BoolVar(&opt.NoProfile, "no-profile", false, "do not CPU-profile the phases (no Go share figures)")

@@ -315,6 +315,7 @@ def main():
         "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "device": str(device), "quick": ref.get("quick", False),
         "precision": "bfloat16" if args.bf16 else "float32",
+        "gradient_checkpointing": bool(ref.get("gradient_checkpointing")),
         "host": {"cpu_model": cpu_model(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
                  "libtorch": f"torch {torch.__version__}, transformers {transformers.__version__}",
                  "loadavg_start": loadavg(), "loadavg_end": [0, 0, 0]},
@@ -324,6 +325,8 @@ def main():
     print(f"hf: roofline {out['roofline']['gflops']:.1f} GFLOP/s", file=sys.stderr)
     for m in models:
         model = build_model(transformers, torch, m, device)
+        if ref.get("gradient_checkpointing"):
+            model.gradient_checkpointing_enable()
         opt = None
         mr = {k: m[k] for k in ("key", "name", "model_type", "config", "max_length", "windows",
                                 "lengths", "layout")}

@@ -25,11 +25,13 @@ type Report struct {
 	Created string `json:"created"`
 	Device  string `json:"device"`
 	// Precision is float32, or bfloat16 for autocast runs.
-	Precision string        `json:"precision"`
-	Quick     bool          `json:"quick"`
-	Host      Host          `json:"host"`
-	Roofline  Roofline      `json:"roofline"`
-	Models    []ModelResult `json:"models"`
+	Precision string `json:"precision"`
+	// GradientCheckpointing is set when training phases recomputed activations in backward.
+	GradientCheckpointing bool          `json:"gradient_checkpointing,omitempty"`
+	Quick                 bool          `json:"quick"`
+	Host                  Host          `json:"host"`
+	Roofline              Roofline      `json:"roofline"`
+	Models                []ModelResult `json:"models"`
 }
 
 // Host describes the machine and its load.

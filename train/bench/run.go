@@ -45,6 +45,9 @@ type Options struct {
 	// BF16 runs steps under bfloat16 autocast (train.Precision, HF's --bf16); the roofline is
 	// then the bfloat16 GEMM rate. Meant for CUDA; CPUs without bf16 units are slow at it.
 	BF16 bool
+	// GradientCheckpointing turns on HF's gradient checkpointing for the training phases
+	// (models.SetGradientCheckpointing): less activation memory for one more forward per step.
+	GradientCheckpointing bool
 	// Seed fixes the weights, the data order and the synthetic windows.
 	Seed uint64
 	// Retries is how many times a timed step is run again when other processes kept more than
@@ -159,6 +162,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 		dt = torch.BFloat16
 	}
 	r.Precision = dt.String()
+	r.GradientCheckpointing = opt.GradientCheckpointing
 	r.Roofline = measureRoofline(opt.Device, dt, reps)
 	for i := range as {
 		if err := ctx.Err(); err != nil {
@@ -231,6 +235,11 @@ func runModel(ctx context.Context, a *arch, phases []string, opt *Options, roofl
 		return nil, err
 	}
 	defer m.Params().Free()
+	if opt.GradientCheckpointing {
+		if err := models.SetGradientCheckpointing(m, true); err != nil {
+			return nil, err
+		}
+	}
 	for _, name := range m.Params().Names() {
 		mr.Parameters += m.Params().Get(name).Numel()
 	}
