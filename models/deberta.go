@@ -346,15 +346,24 @@ func (a *disentangledAttention) forward(x, rmask *torch.Tensor, rel *relativeInp
 	k := a.headsFirst(a.key.Forward(x))
 	v := a.headsFirst(a.value.Forward(x))
 	scale := a.scale(q.Size(-1))
-	// HF scales the transposed keys, not the product: the rounding differs.
-	scores := q.Bmm(k.Transpose(-1, -2).DivScalar(scale)) // [B*heads, L, L]
-	if a.relative && rel != nil {
-		if bias := a.relativeScores(q, k, rel, scale, train); bias != nil {
-			scores = scores.Add(bias)
-		}
-	}
-	probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask, a.zeroMaskedRows) // [B, heads, L, L]
-	probs = a.dropout.Forward(probs, train)
+	// The score tensors ([B*heads, L, L] each, and more of them with relative attention) go as
+	// soon as the probabilities exist: each stage runs in a scope of its own, so that under
+	// NoGrad a layer holds a few of them at a time rather than every one it made.
+	probs := inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
+		scores := inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
+			q, k := t[0], t[1]
+			// HF scales the transposed keys, not the product: the rounding differs.
+			scores := q.Bmm(k.Transpose(-1, -2).DivScalar(scale)) // [B*heads, L, L]
+			if a.relative && rel != nil {
+				if bias := a.relativeScores(q, k, rel.from(t[2:]), scale, train); bias != nil {
+					scores = scores.Add(bias)
+				}
+			}
+			return scores
+		}, t...)
+		probs := maskedSoftmax(scores.View(b, a.heads, l, l), rmask, a.zeroMaskedRows) // [B, heads, L, L]
+		return a.dropout.Forward(probs, train)
+	}, append([]*torch.Tensor{q, k}, rel.tensors()...)...)
 	ctx := probs.View(b*a.heads, l, l).Bmm(v)                                                // [B*heads, L, d]
 	return ctx.View(b, a.heads, l, h/a.heads).Permute(0, 2, 1, 3).Contiguous().View(b, l, h) // [B, L, H]
 }
@@ -405,18 +414,24 @@ func (a *disentangledAttention) relativeScores(q, k *torch.Tensor, rel *relative
 		}
 	}
 	n, l := q.Size(0), q.Size(1)
+	// Each term in a scope of its own, so that its [B*heads, L, 2*span] product is freed as soon
+	// as the term is picked out of it.
 	var c2p, p2c *torch.Tensor
 	if a.c2p {
 		// Score of query i against the embedding of each bucket, then picked at the bucket of
 		// (i, j).
-		att := q.Bmm(posKey.Transpose(-1, -2)) // [B*heads, L, 2*span]
-		c2p = att.Gather(-1, rel.c2p.Expand(n, l, l)).DivScalar(scale)
+		c2p = inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
+			att := t[0].Bmm(t[1].Transpose(-1, -2)) // [B*heads, L, 2*span]
+			return att.Gather(-1, t[2].Expand(n, l, l)).DivScalar(scale)
+		}, q, posKey, rel.c2p)
 	}
 	if a.p2c {
 		// Key j against each bucket's query embedding, picked at -(bucket of (j, i)) and
 		// transposed so rows are queries again.
-		att := k.Bmm(posQuery.Transpose(-1, -2))
-		p2c = att.Gather(-1, rel.p2c.Expand(n, l, l)).Transpose(-1, -2).DivScalar(scale)
+		p2c = inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
+			att := t[0].Bmm(t[1].Transpose(-1, -2)) // [B*heads, L, 2*span]
+			return att.Gather(-1, t[2].Expand(n, l, l)).Transpose(-1, -2).DivScalar(scale)
+		}, k, posQuery, rel.p2c)
 	}
 	switch {
 	case c2p != nil && p2c != nil:
