@@ -60,6 +60,10 @@ type Args struct {
 	// FP16 and BF16 train under autocast (fp16 with dynamic loss scaling; CUDA only).
 	FP16 bool `json:"fp16" yaml:"fp16"`
 	BF16 bool `json:"bf16" yaml:"bf16"`
+	// GradientCheckpointing recomputes each layer's activations in backward instead of keeping
+	// them (HF's gradient_checkpointing): far less memory for long inputs, one more forward per
+	// step, the same gradients.
+	GradientCheckpointing bool `json:"gradient_checkpointing" yaml:"gradient_checkpointing"`
 	// NoPlot skips the PNG plot at the end.
 	NoPlot bool `json:"no_plot" yaml:"no_plot"`
 }

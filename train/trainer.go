@@ -159,6 +159,11 @@ func (t *Trainer) loadModel(dev torch.Device) error {
 	if err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
+	if a.GradientCheckpointing {
+		if err := models.SetGradientCheckpointing(t.model, true); err != nil {
+			return fmt.Errorf("train: %w", err)
+		}
+	}
 	return nil
 }
 

@@ -163,5 +163,6 @@ func bindTrainFlags(fs *flag.FlagSet, a *train.Args) {
 	fs.StringVar(&a.IDColumn, "id-column", a.IDColumn, "id column of flat data (default id)")
 	fs.BoolVar(&a.FP16, "fp16", a.FP16, "float16 autocast with dynamic loss scaling (CUDA)")
 	fs.BoolVar(&a.BF16, "bf16", a.BF16, "bfloat16 autocast")
+	fs.BoolVar(&a.GradientCheckpointing, "gradient-checkpointing", a.GradientCheckpointing, "recompute each layer's activations in backward instead of keeping them (less memory, one more forward per step)")
 	fs.BoolVar(&a.NoPlot, "no-plot", a.NoPlot, "do not draw training_plot.png")
 }
