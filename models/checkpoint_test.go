@@ -29,7 +29,12 @@ func gradients(t *testing.T, m QAModel, g *golden, bf16 bool) (loss float64, gra
 		}
 		require.NoError(t, err)
 		loss = out.Loss.Item()
+		// Backward (which reruns checkpointed layers) must leave nothing in the pass's scope:
+		// a layer's rerun that put its tensors there would keep every layer's activations
+		// until the step ends, which is what checkpointing is meant to avoid.
+		live := torch.LiveTensors()
 		out.Loss.Backward()
+		require.Equal(t, live, torch.LiveTensors(), "tensor handles left by backward")
 		for _, p := range m.Params().All() {
 			gr := p.Grad()
 			require.NotNil(t, gr)

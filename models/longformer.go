@@ -99,7 +99,9 @@ func (m *Longformer) Forward(in Inputs, train bool) Output {
 	x := m.embeddings.forward(ids, typeIDs, robertaPositions(ids, m.cfg.PadTokenID), train) // [B, n, H]
 	masks := newLongformerMasks(merged, b, n, m.cfg.HiddenSize, m.cfg.NumAttentionHeads, x.DType(), x.Device())
 	if m.recomputes(train) {
-		defer masks.handTo(x.Scope()) // backward reruns the layers, masks and all
+		// Backward reruns the layers, masks and all: they live as long as the pass's tensors,
+		// but stay loose, so that what a layer computes from them still lands in its own scope.
+		x.Scope().OnClose(masks.free)
 	} else {
 		defer masks.free()
 	}
@@ -481,14 +483,6 @@ func (m *longformerMasks) windowBias(w int64) *torch.Tensor {
 		m.bias[w] = m.keep(s, skip.Pad([]int64{w, w}, math.Inf(-1)).Unfold(1, 2*w+1, 1).Unsqueeze(2))
 	})
 	return m.bias[w]
-}
-
-// handTo gives the masks' tensors to scope s, to be freed with it.
-func (m *longformerMasks) handTo(s *torch.Scope) {
-	for _, t := range m.owned {
-		s.Adopt(t)
-	}
-	m.owned = nil
 }
 
 func (m *longformerMasks) free() {

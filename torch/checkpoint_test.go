@@ -98,3 +98,23 @@ func TestCheckpointReportsErrors(t *testing.T) {
 		assert.ErrorContains(t, err, "boom")
 	})
 }
+
+func TestScopeOnClose(t *testing.T) {
+	loose := Ones(nil, Float32, CPU, 3)
+	s := NewScope()
+	var order []string
+	s.OnClose(func() { order = append(order, "first"); loose.Free() })
+	s.OnClose(func() { order = append(order, "second") })
+	// A loose tensor tied to s by OnClose does not pull results into s.
+	y := loose.MulScalar(2)
+	assert.Nil(t, y.Scope())
+	y.Free()
+	s.Close()
+	assert.Equal(t, []string{"first", "second"}, order)
+	require.Panics(t, func() { loose.Float32s() }, "freed at Close")
+	ran := false
+	s.OnClose(func() { ran = true }) // on a closed scope: at once
+	assert.True(t, ran)
+	var none *Scope
+	none.OnClose(func() { t.Fatal("a nil scope never closes") })
+}

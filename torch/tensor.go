@@ -35,9 +35,10 @@ type Tensor struct {
 // A Scope may be used from one goroutine at a time per tensor chain; its bookkeeping is
 // goroutine-safe.
 type Scope struct {
-	mu     sync.Mutex
-	owned  []*Tensor
-	closed bool
+	mu      sync.Mutex
+	owned   []*Tensor
+	onClose []func()
+	closed  bool
 }
 
 // NewScope returns an empty scope.
@@ -56,8 +57,8 @@ func (s *Scope) Close() {
 		return
 	}
 	s.mu.Lock()
-	owned := s.owned
-	s.owned = nil
+	owned, onClose := s.owned, s.onClose
+	s.owned, s.onClose = nil, nil
 	s.closed = true
 	s.mu.Unlock()
 	for _, t := range owned {
@@ -67,6 +68,28 @@ func (s *Scope) Close() {
 		if mine {
 			t.Free()
 		}
+	}
+	for _, fn := range onClose {
+		fn()
+	}
+}
+
+// OnClose makes Close call fn (after freeing the scope's tensors). It is how loose tensors are
+// tied to a scope's lifetime without joining it: an operation would put its result in the
+// scope of a scoped operand, and a loose one leaves that to the other operands. On a nil scope
+// it does nothing.
+func (s *Scope) OnClose(fn func()) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		s.onClose = append(s.onClose, fn)
+	}
+	s.mu.Unlock()
+	if closed {
+		fn()
 	}
 }
 
