@@ -16,6 +16,9 @@ memory, an exception, a crashed process) is shown as failed with its reason; the
     tests/bench/compare.py --models bert,roberta,deberta,longformer --precisions f32,bf16 \
         --rounds 2 --steps 2 --out-dir bench-compare
 
+A model name ending in "+gc" (longformer+gc) trains with gradient checkpointing on both sides
+(spanqa's --gradient-checkpointing, HF's gradient_checkpointing_enable()).
+
 It needs the HF reference environment (`make parity` installs transformers into .venv) and runs
 tests/bench/hf_reference.py with that interpreter. Never run by `make test` or CI.
 """
@@ -75,17 +78,20 @@ def short(msg, n=48):
 
 def compare(model, precision, rounds, args):
     """Runs the interleaved rounds for one model and precision; returns one row per phase."""
-    tag = f"{model}-{precision}"
+    tag = f"{model.replace('+', '-')}-{precision}"
+    name, gc = (model[:-3], True) if model.endswith("+gc") else (model, False)
     log = os.path.join(args.out_dir, tag + ".log")
     spanqa, hf = [], []
     for k in range(1, rounds + 1):
         s_json = os.path.join(args.out_dir, f"{tag}-spanqa-{k}.json")
         h_json = os.path.join(args.out_dir, f"{tag}-hf-{k}.json")
-        cmd = [args.spanqa, "bench", "--models", model, "--phases", ",".join(args.phases),
+        cmd = [args.spanqa, "bench", "--models", name, "--phases", ",".join(args.phases),
                "--steps", str(args.steps), "--threads", str(args.threads), "--no-profile",
                "--output", s_json]
         if precision == "bf16":
             cmd.append("--bf16")
+        if gc:
+            cmd.append("--gradient-checkpointing")
         print(f"bench-compare: {tag} round {k}/{rounds}: spanqa", file=sys.stderr, flush=True)
         rc = run(cmd, log)
         spanqa.append(phases_of(s_json) if rc == 0 or os.path.exists(s_json) else {})
