@@ -144,7 +144,7 @@ func newBertLayer(p *nn.Params, cfg *Config) *bertLayer {
 }
 
 func (l *bertLayer) forward(x, mask *torch.Tensor, train bool) *torch.Tensor {
-	return l.output.forward(l.attention.forward(x, mask, train), x, train)
+	return l.output.forward(x, func(x *torch.Tensor) *torch.Tensor { return l.attention.forward(x, mask, train) }, train)
 }
 
 // selfAttention is BERT's multi-head scaled dot-product attention. With

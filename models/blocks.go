@@ -85,10 +85,15 @@ func newLayerOutput(p *nn.Params, cfg *Config) layerOutput {
 	}
 }
 
-// forward finishes a layer from its input x [B, L, H] and its self-attention's output attended
-// [B, L, H].
-func (o layerOutput) forward(attended, x *torch.Tensor, train bool) *torch.Tensor {
-	return o.ffn.forward(o.attention.forward(attended, x, train), train)
+// forward runs a layer on its input x [B, L, H]: attend (the architecture's self-attention,
+// [B, L, H] to [B, L, H]) and the add&norm after it, then the feed-forward block. Each of the
+// two runs in a scope of its own, so that under NoGrad a layer holds one block's intermediates
+// at a time (its [B, L, intermediate] activations go before the next layer starts, say). Every
+// use of a block's input lies inside its scope, so autograd still sums that input's gradients
+// in HF's order.
+func (o layerOutput) forward(x *torch.Tensor, attend func(x *torch.Tensor) *torch.Tensor, train bool) *torch.Tensor {
+	h := inOwnScope(func(t []*torch.Tensor) *torch.Tensor { return o.attention.forward(attend(t[0]), t[0], train) }, x)
+	return inOwnScope(func(t []*torch.Tensor) *torch.Tensor { return o.ffn.forward(t[0], train) }, h)
 }
 
 // qkv are an attention's query, key and value projections, [B, L, H] to [B, L, H] each.

@@ -266,7 +266,7 @@ func newDebertaLayer(p *nn.Params, cfg *Config, rel relativeConfig) *debertaLaye
 }
 
 func (l *debertaLayer) forward(x, rmask *torch.Tensor, rel *relativeInputs, train bool) *torch.Tensor {
-	return l.output.forward(l.attention.forward(x, rmask, rel, train), x, train)
+	return l.output.forward(x, func(x *torch.Tensor) *torch.Tensor { return l.attention.forward(x, rmask, rel, train) }, train)
 }
 
 // disentangledAttention is DisentangledSelfAttention: content-to-content scores plus, when

@@ -208,7 +208,7 @@ func newLongformerLayer(p *nn.Params, cfg *Config, window int64) *longformerLaye
 }
 
 func (l *longformerLayer) forward(x *torch.Tensor, m *longformerMasks, train bool) *torch.Tensor {
-	return l.output.forward(l.attention.forward(x, m, train), x, train)
+	return l.output.forward(x, func(x *torch.Tensor) *torch.Tensor { return l.attention.forward(x, m, train) }, train)
 }
 
 // longformerSelfAttention is sliding-window attention for every token plus full attention for
