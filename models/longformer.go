@@ -261,33 +261,41 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	q4 := q.View(n, b, h, d).Transpose(0, 1) // [B, n, heads, d]
 	k4 := k.View(n, b, h, d).Transpose(0, 1)
 
-	scores := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
-		return slidingScores(qk[0], qk[1], w).Add(m.windowBias(w)) // [B, n, heads, 2w+1]
-	}, q4, k4)
 	g := m.numGlobal
-	if g > 0 {
-		globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
-		fromGlobal := q4.Permute(0, 2, 1, 3).Matmul(globalKeys.Permute(0, 2, 3, 1)).Permute(0, 2, 1, 3)
-		// The scores' own dtype, not the hidden states': under autocast the product is bf16/fp16,
-		// and float32's lowest value does not fit it (HF uses finfo(attn_scores.dtype).min too).
-		fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(fromGlobal.DType()))
-		scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
-	}
-	// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
-	probs := a.dropout.Forward(scores.Softmax(-1).MaskedFill(m.paddingRows, 0), train)
+	// Scores to probabilities, then probabilities to outputs, each stage in a scope of its own
+	// (every use of its inputs inside it): the [B, n, heads, 2w+1] tensors of a stage go when it
+	// ends, so under NoGrad a layer holds a few of them at a time.
+	probs := inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
+		q4, k4 := t[0], t[1]
+		scores := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
+			return slidingScores(qk[0], qk[1], w).Add(m.windowBias(w)) // [B, n, heads, 2w+1]
+		}, q4, k4)
+		if g > 0 {
+			globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
+			fromGlobal := q4.Permute(0, 2, 1, 3).Matmul(globalKeys.Permute(0, 2, 3, 1)).Permute(0, 2, 1, 3)
+			// The scores' own dtype, not the hidden states': under autocast the product is
+			// bf16/fp16, and float32's lowest value does not fit it (HF uses
+			// finfo(attn_scores.dtype).min too).
+			fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(fromGlobal.DType()))
+			scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
+		}
+		// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
+		return a.dropout.Forward(scores.Softmax(-1).MaskedFill(m.paddingRows, 0), train)
+	}, q4, k4)
 
 	v4 := v.View(n, b, h, d).Transpose(0, 1)
-	var out *torch.Tensor // [B, n, heads, d]
-	if g > 0 {
+	out := inOwnScope(func(t []*torch.Tensor) *torch.Tensor { // [B, n, heads, d]
+		probs, v4 := t[0], t[1]
+		if g == 0 {
+			return inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, probs, v4)
+		}
 		globalValues := v4.Gather(1, m.slotHeads)
 		// The clones mirror HF's, which fix the layouts matmul sees.
 		fromGlobal := probs.Narrow(-1, 0, g).Transpose(1, 2).Clone().
 			Matmul(globalValues.Transpose(1, 2).Clone()).Transpose(1, 2)
 		local := probs.Narrow(-1, g, 2*w+1).Contiguous()
-		out = fromGlobal.Add(inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, local, v4))
-	} else {
-		out = inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, probs, v4)
-	}
+		return fromGlobal.Add(inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, local, v4))
+	}, probs, v4)
 	out = out.Transpose(0, 1).Reshape(n, b, hidden).Contiguous() // [n, B, H]
 	if g > 0 {
 		out = torch.Where(m.globalSeqRows, a.globalAttention(seq, m, train), out)
