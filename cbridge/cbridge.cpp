@@ -653,6 +653,10 @@ spq_error* spq_softmax(spq_tensor a, int64_t dim, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).softmax(dim));
   SPQ_CATCH
 }
+spq_error* spq_softmax_as(spq_tensor a, int64_t dim, int dtype, spq_tensor* out) {
+  SPQ_TRY *out = wrap(T(a).softmax(dim, to_scalar_type(dtype)));
+  SPQ_CATCH
+}
 spq_error* spq_log_softmax(spq_tensor a, int64_t dim, spq_tensor* out) {
   SPQ_TRY *out = wrap(T(a).log_softmax(dim));
   SPQ_CATCH

@@ -174,6 +174,7 @@ spq_error* spq_linear(spq_tensor x, spq_tensor w, spq_tensor b /* nullable */, s
 spq_error* spq_embedding(spq_tensor weight, spq_tensor ids, int64_t padding_idx, spq_tensor* out);
 spq_error* spq_layer_norm(spq_tensor x, int64_t nlast, spq_tensor w, spq_tensor b, double eps, spq_tensor* out);
 spq_error* spq_softmax(spq_tensor a, int64_t dim, spq_tensor* out);
+spq_error* spq_softmax_as(spq_tensor a, int64_t dim, int dtype, spq_tensor* out); /* computed and returned in dtype */
 spq_error* spq_log_softmax(spq_tensor a, int64_t dim, spq_tensor* out);
 spq_error* spq_dropout(spq_tensor a, double p, int train, spq_tensor* out);
 /* softmax(q k^T / sqrt(head_dim) + mask) v, with dropout p on the probabilities when train:

@@ -268,7 +268,8 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	probs := inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
 		q4, k4 := t[0], t[1]
 		scores := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
-			return slidingScores(qk[0], qk[1], w).Add(m.windowBias(w)) // [B, n, heads, 2w+1]
+			s := slidingScores(qk[0], qk[1], w)      // [B, n, heads, 2w+1]
+			return s.Add(m.windowBias(w, s.DType())) // in the scores' dtype, as HF adds it in place
 		}, q4, k4)
 		if g > 0 {
 			globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
@@ -280,7 +281,10 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 			scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
 		}
 		// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
-		return a.dropout.Forward(scores.Softmax(-1).MaskedFill(m.paddingRows, 0), train)
+		// As HF, the softmax is float32 and the probabilities go back to the scores' dtype (both
+		// no-ops in float32; under autocast the scores are bfloat16).
+		probs := scores.SoftmaxAs(-1, torch.Float32).MaskedFill(m.paddingRows, 0).ToDType(scores.DType())
+		return a.dropout.Forward(probs, train)
 	}, q4, k4)
 
 	v4 := v.View(n, b, h, d).Transpose(0, 1)
@@ -322,9 +326,9 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 	scores := q.Bmm(k.Transpose(1, 2)).View(b, h, g, n) // [B, heads, G, n]
 	minVal := minValue(scores.DType())                  // bf16/fp16 under autocast: see above
 	scores = scores.MaskedFill(m.unusedSlotRows, minVal).MaskedFill(m.paddingKeys, minVal).View(b*h, g, n)
-	probs := a.dropout.Forward(scores.Softmax(-1), train)
-	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden) // [G, B, H]
-	return out.Gather(0, m.positionSeqRows)                                        // [n, B, H]
+	probs := a.dropout.Forward(scores.SoftmaxAs(-1, torch.Float32).ToDType(scores.DType()), train) // as HF: see forward
+	out := probs.Bmm(v).View(b, h, g, d).Permute(2, 0, 1, 3).Reshape(g, b, hidden)                 // [G, B, H]
+	return out.Gather(0, m.positionSeqRows)                                                        // [n, B, H]
 }
 
 // slidingScores scores queries against keys, both [B, n, heads, d] with n a multiple of 2w,
@@ -332,26 +336,29 @@ func (a *longformerSelfAttention) globalAttention(seq *torch.Tensor, m *longform
 // q_i·k_(i-w+j) (columns beyond either end of the sequence hold garbage for the caller to mask).
 // It never forms the n×n matrix: scores are computed in chunks of 2w positions that overlap by w
 // (HF's chunk shape), and every window lies within two neighbouring chunks, so memory is O(n·w).
+// Its intermediates (the chunk scores are the largest tensor of a layer) go when it returns.
 func slidingScores(q, k *torch.Tensor, w int64) *torch.Tensor {
 	b, n, h, d := q.Size(0), q.Size(1), q.Size(2), q.Size(3)
-	qf := q.Transpose(1, 2).Reshape(b*h, n, d) // [B·heads, n, d]
-	kf := k.Transpose(1, 2).Reshape(b*h, n, d)
 	chunks := n/w - 1
-	// Chunk c covers positions c·w .. c·w+2w-1: [B·heads, chunks, 2w, 2w].
-	s := qf.Unfold(1, 2*w, w).Transpose(2, 3).Matmul(kf.Unfold(1, 2*w, w))
-	// Block c of w queries takes its keys before it (j < w) from chunk c-1, where the block is
-	// the second half, and the rest from chunk c, where it is the first half; the first and
-	// last blocks use chunk 0 and the last chunk for both halves, padded where the window runs
-	// off the sequence.
-	before := torch.Cat([]*torch.Tensor{
-		diagonalWindows(s.Select(1, 0).Narrow(1, 0, w).Pad([]int64{w, 0}, 0), w, 0, w).Unsqueeze(1),
-		diagonalWindows(s, w, 2*w*w, w),
-	}, 1)
-	after := torch.Cat([]*torch.Tensor{
-		diagonalWindows(s, w, 0, w+1),
-		diagonalWindows(s.Select(1, chunks-1).Narrow(1, w, w).Pad([]int64{0, w}, 0), w, w, w+1).Unsqueeze(1),
-	}, 1)
-	band := torch.Cat([]*torch.Tensor{before, after}, -1) // [B·heads, n/w, w, 2w+1]
+	band := inOwnScope(func(t []*torch.Tensor) *torch.Tensor { // [B·heads, n/w, w, 2w+1]
+		qf := t[0].Transpose(1, 2).Reshape(b*h, n, d) // [B·heads, n, d]
+		kf := t[1].Transpose(1, 2).Reshape(b*h, n, d)
+		// Chunk c covers positions c·w .. c·w+2w-1: [B·heads, chunks, 2w, 2w].
+		s := qf.Unfold(1, 2*w, w).Transpose(2, 3).Matmul(kf.Unfold(1, 2*w, w))
+		// Block c of w queries takes its keys before it (j < w) from chunk c-1, where the block
+		// is the second half, and the rest from chunk c, where it is the first half; the first
+		// and last blocks use chunk 0 and the last chunk for both halves, padded where the
+		// window runs off the sequence.
+		before := torch.Cat([]*torch.Tensor{
+			diagonalWindows(s.Select(1, 0).Narrow(1, 0, w).Pad([]int64{w, 0}, 0), w, 0, w).Unsqueeze(1),
+			diagonalWindows(s, w, 2*w*w, w),
+		}, 1)
+		after := torch.Cat([]*torch.Tensor{
+			diagonalWindows(s, w, 0, w+1),
+			diagonalWindows(s.Select(1, chunks-1).Narrow(1, w, w).Pad([]int64{0, w}, 0), w, w, w+1).Unsqueeze(1),
+		}, 1)
+		return torch.Cat([]*torch.Tensor{before, after}, -1)
+	}, q, k)
 	return band.View(b, h, n, 2*w+1).Transpose(1, 2)
 }
 
@@ -405,14 +412,14 @@ type longformerMasks struct {
 	// globalSeqRows [n, B, 1] (bool) marks those positions.
 	positionSeqRows, globalSeqRows *torch.Tensor
 	// bias caches windowBias per one-sided window.
-	bias  map[int64]*torch.Tensor
+	bias  map[biasKey]*torch.Tensor
 	owned []*torch.Tensor
 }
 
 // newLongformerMasks builds the masks from the merged mask values (row-major [B, n]; 0 padding,
 // 1 local, 2 global) for a model with the given hidden size and heads.
 func newLongformerMasks(merged []int64, b, n, hidden, heads int64, dt torch.DType, dev torch.Device) *longformerMasks {
-	m := &longformerMasks{bias: map[int64]*torch.Tensor{}}
+	m := &longformerMasks{bias: map[biasKey]*torch.Tensor{}}
 	padding := make([]bool, b*n)
 	removed := make([]bool, b*n)
 	slots := make([][]int64, b)
@@ -479,18 +486,29 @@ func (m *longformerMasks) keep(s *torch.Scope, t *torch.Tensor) *torch.Tensor {
 	return t
 }
 
-// windowBias is what the sliding-window scores [B, n, heads, 2w+1] get added: -inf for window
-// slots beyond either end of the sequence (HF's _mask_invalid_locations), the dtype's minimum
-// for skipped keys and 0 elsewhere. It is a strided view of skip, [B, n, 1, 2w+1].
-func (m *longformerMasks) windowBias(w int64) *torch.Tensor {
-	if t, ok := m.bias[w]; ok {
+// biasKey names a cached window bias: one-sided window and dtype.
+type biasKey struct {
+	w  int64
+	dt torch.DType
+}
+
+// windowBias is what the sliding-window scores [B, n, heads, 2w+1] of dtype dt get added: -inf
+// for window slots beyond either end of the sequence (HF's _mask_invalid_locations), dt's
+// minimum for skipped keys (HF builds its mask in the queries' dtype) and 0 elsewhere. It is a
+// strided view of skip, [B, n, 1, 2w+1].
+func (m *longformerMasks) windowBias(w int64, dt torch.DType) *torch.Tensor {
+	key := biasKey{w, dt}
+	if t, ok := m.bias[key]; ok {
 		return t
 	}
 	torch.WithScope(func(s *torch.Scope) {
 		skip := s.Adopt(m.skip.View(m.skip.Shape()...))
-		m.bias[w] = m.keep(s, skip.Pad([]int64{w, w}, math.Inf(-1)).Unfold(1, 2*w+1, 1).Unsqueeze(2))
+		if skip.DType() != dt {
+			skip = skip.LtScalar(0).ToDType(dt).MulScalar(minValue(dt))
+		}
+		m.bias[key] = m.keep(s, skip.Pad([]int64{w, w}, math.Inf(-1)).Unfold(1, 2*w+1, 1).Unsqueeze(2))
 	})
-	return m.bias[w]
+	return m.bias[key]
 }
 
 func (m *longformerMasks) free() {

@@ -43,6 +43,14 @@ func (t *Tensor) Softmax(dim int64) *Tensor {
 	return wrap(out, scopeOf(t))
 }
 
+// SoftmaxAs is Softmax computed in, and returned as, dt (softmax(dim, dtype=dt)): float32
+// probabilities from bfloat16 scores under autocast, which keeps softmax in the scores' dtype.
+func (t *Tensor) SoftmaxAs(dim int64, dt DType) *Tensor {
+	var out C.spq_tensor
+	check("softmax", C.spq_softmax_as(t.handle(), C.int64_t(dim), C.int(dt), &out))
+	return wrap(out, scopeOf(t))
+}
+
 // LogSoftmax along dim.
 func (t *Tensor) LogSoftmax(dim int64) *Tensor {
 	var out C.spq_tensor
