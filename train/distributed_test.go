@@ -156,6 +156,20 @@ func TestDataParallel(t *testing.T) {
 		require.FileExists(t, filepath.Join(dir, "straight", "eval", "predictions.json"))
 	})
 
+	// The gradient reducer's hooks fire inside checkpointed layers' reruns; the result must not
+	// change: the same weights, byte for byte, as the run above.
+	t.Run("gradient checkpointing leaves the data-parallel run unchanged", func(t *testing.T) {
+		ckpt := par
+		ckpt.GradientCheckpointing = true
+		job, res := run("checkpointed", ckpt, "")
+		requireOK(job, res)
+		want, err := os.ReadFile(filepath.Join(dir, "straight", "model.safetensors"))
+		require.NoError(t, err)
+		got, err := os.ReadFile(filepath.Join(dir, "checkpointed", "model.safetensors"))
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(want, got), "weights differ from the run without checkpointing")
+	})
+
 	t.Run("interrupt stops every rank after the same step and resumes", func(t *testing.T) {
 		job, res := run("interrupted", par, "interrupt@4")
 		requireOK(job, res)
