@@ -266,20 +266,24 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 	// (every use of its inputs inside it): the [B, n, heads, 2w+1] tensors of a stage go when it
 	// ends, so under NoGrad a layer holds a few of them at a time.
 	probs := inOwnScope(func(t []*torch.Tensor) *torch.Tensor {
-		q4, k4 := t[0], t[1]
-		scores := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
-			s := slidingScores(qk[0], qk[1], w)      // [B, n, heads, 2w+1]
-			return s.Add(m.windowBias(w, s.DType())) // in the scores' dtype, as HF adds it in place
-		}, q4, k4)
-		if g > 0 {
+		// The window scores go once the global keys' scores are joined to them.
+		scores := inOwnScope(func(t []*torch.Tensor) *torch.Tensor { // [B, n, heads, (G+)2w+1]
+			q4, k4 := t[0], t[1]
+			local := inOwnScope(func(qk []*torch.Tensor) *torch.Tensor {
+				s := slidingScores(qk[0], qk[1], w)      // [B, n, heads, 2w+1]
+				return s.Add(m.windowBias(w, s.DType())) // in the scores' dtype, as HF adds it in place
+			}, q4, k4)
+			if g == 0 {
+				return local
+			}
 			globalKeys := k4.Gather(1, m.slotHeads) // [B, G, heads, d]
 			fromGlobal := q4.Permute(0, 2, 1, 3).Matmul(globalKeys.Permute(0, 2, 3, 1)).Permute(0, 2, 1, 3)
 			// The scores' own dtype, not the hidden states': under autocast the product is
 			// bf16/fp16, and float32's lowest value does not fit it (HF uses
 			// finfo(attn_scores.dtype).min too).
 			fromGlobal = fromGlobal.MaskedFill(m.unusedSlotKeys, minValue(fromGlobal.DType()))
-			scores = torch.Cat([]*torch.Tensor{fromGlobal, scores}, -1)
-		}
+			return torch.Cat([]*torch.Tensor{fromGlobal, local}, -1)
+		}, t...)
 		// Padding rows get all-zero probabilities, as in HF (their softmax is over masked keys).
 		// As HF, the softmax is float32 and the probabilities go back to the scores' dtype (both
 		// no-ops in float32; under autocast the scores are bfloat16).
@@ -297,7 +301,7 @@ func (a *longformerSelfAttention) forward(x *torch.Tensor, m *longformerMasks, t
 		// The clones mirror HF's, which fix the layouts matmul sees.
 		fromGlobal := probs.Narrow(-1, 0, g).Transpose(1, 2).Clone().
 			Matmul(globalValues.Transpose(1, 2).Clone()).Transpose(1, 2)
-		local := probs.Narrow(-1, g, 2*w+1).Contiguous()
+		local := probs.Narrow(-1, g, 2*w+1) // slidingApply's reshape makes the one copy HF's contiguous() makes
 		return fromGlobal.Add(inOwnScope(func(pv []*torch.Tensor) *torch.Tensor { return slidingApply(pv[0], pv[1], w) }, local, v4))
 	}, probs, v4)
 	out = out.Transpose(0, 1).Reshape(n, b, hidden).Contiguous() // [n, B, H]
