@@ -798,36 +798,44 @@ spq_error* spq_scale_grads(const spq_tensor* params, int n, double s) {
   SPQ_CATCH
 }
 
+}  // extern "C"
+
 // ---- mixed precision ----
 
 #if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-// libtorch 2.4 replaced the CPU/GPU-specific autocast setters with per-device-type ones.
-spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
-  SPQ_TRY at::DeviceType dt = device_type == 0 ? at::kCPU : at::kCUDA;
-  *prev_enabled = at::autocast::is_autocast_enabled(dt) ? 1 : 0;
-  at::autocast::set_autocast_dtype(dt, to_scalar_type(dtype));
-  at::autocast::set_autocast_enabled(dt, true);
-  at::autocast::increment_nesting();
-  SPQ_CATCH
+// libtorch 2.4 replaced the CPU/GPU-specific autocast getters and setters with per-device-type
+// ones.
+spq_autocast_state spq_internal_autocast_get(at::DeviceType device) {
+  return {at::autocast::is_autocast_enabled(device), at::autocast::get_autocast_dtype(device)};
 }
 
-spq_error* spq_autocast_exit(int device_type, int prev_enabled) {
-  SPQ_TRY if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  at::autocast::set_autocast_enabled(device_type == 0 ? at::kCPU : at::kCUDA, prev_enabled != 0);
-  SPQ_CATCH
+void spq_internal_autocast_set(at::DeviceType device, spq_autocast_state s) {
+  at::autocast::set_autocast_dtype(device, s.dtype);
+  at::autocast::set_autocast_enabled(device, s.enabled);
 }
 #else
-spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
-  SPQ_TRY at::ScalarType st = to_scalar_type(dtype);
-  if (device_type == 0) {
-    *prev_enabled = at::autocast::is_cpu_enabled() ? 1 : 0;
-    at::autocast::set_autocast_cpu_dtype(st);
-    at::autocast::set_cpu_enabled(true);
+spq_autocast_state spq_internal_autocast_get(at::DeviceType device) {
+  if (device == at::kCPU) return {at::autocast::is_cpu_enabled(), at::autocast::get_autocast_cpu_dtype()};
+  return {at::autocast::is_enabled(), at::autocast::get_autocast_gpu_dtype()};
+}
+
+void spq_internal_autocast_set(at::DeviceType device, spq_autocast_state s) {
+  if (device == at::kCPU) {
+    at::autocast::set_autocast_cpu_dtype(s.dtype);
+    at::autocast::set_cpu_enabled(s.enabled);
   } else {
-    *prev_enabled = at::autocast::is_enabled() ? 1 : 0;
-    at::autocast::set_autocast_gpu_dtype(st);
-    at::autocast::set_enabled(true);
+    at::autocast::set_autocast_gpu_dtype(s.dtype);
+    at::autocast::set_enabled(s.enabled);
   }
+}
+#endif
+
+extern "C" {
+
+spq_error* spq_autocast_enter(int device_type, int dtype, int* prev_enabled) {
+  SPQ_TRY at::DeviceType dt = device_type == 0 ? at::kCPU : at::kCUDA;
+  *prev_enabled = spq_internal_autocast_get(dt).enabled ? 1 : 0;
+  spq_internal_autocast_set(dt, {true, to_scalar_type(dtype)});
   at::autocast::increment_nesting();
   SPQ_CATCH
 }
@@ -836,14 +844,12 @@ spq_error* spq_autocast_exit(int device_type, int prev_enabled) {
   SPQ_TRY
   // The cast cache holds lower-precision copies of weights for the duration of the region.
   if (at::autocast::decrement_nesting() == 0) at::autocast::clear_cache();
-  if (device_type == 0) {
-    at::autocast::set_cpu_enabled(prev_enabled != 0);
-  } else {
-    at::autocast::set_enabled(prev_enabled != 0);
-  }
+  at::DeviceType dt = device_type == 0 ? at::kCPU : at::kCUDA;
+  spq_autocast_state s = spq_internal_autocast_get(dt);
+  s.enabled = prev_enabled != 0;
+  spq_internal_autocast_set(dt, s);
   SPQ_CATCH
 }
-#endif
 
 spq_error* spq_grads_all_finite(const spq_tensor* params, int n, int* all_finite) {
   SPQ_TRY c10::NoGradGuard no_grad;

@@ -16,7 +16,6 @@
 #include <ATen/autocast_mode.h>
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/autograd/custom_function.h>
-#include <torch/version.h>
 
 #include <cstdlib>
 #include <stdexcept>
@@ -61,41 +60,15 @@ at::Tensor call_go(uintptr_t fn, const std::vector<at::Tensor>& inputs) {
 // Autocast is per thread, and backward may run outside the autocast region of the forward pass
 // (or on another thread): record the state of the forward pass and restore it for the rerun.
 struct AutocastState {
-  bool cpu = false, cuda = false;
-  at::ScalarType cpu_dtype = at::kBFloat16, cuda_dtype = at::kHalf;
+  spq_autocast_state cpu, cuda;
 };
 
-#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
-AutocastState autocast_now() {
-  AutocastState s;
-  s.cpu = at::autocast::is_autocast_enabled(at::kCPU);
-  s.cpu_dtype = at::autocast::get_autocast_dtype(at::kCPU);
-  s.cuda = at::autocast::is_autocast_enabled(at::kCUDA);
-  s.cuda_dtype = at::autocast::get_autocast_dtype(at::kCUDA);
-  return s;
-}
+AutocastState autocast_now() { return {spq_internal_autocast_get(at::kCPU), spq_internal_autocast_get(at::kCUDA)}; }
+
 void set_autocast(const AutocastState& s) {
-  at::autocast::set_autocast_dtype(at::kCPU, s.cpu_dtype);
-  at::autocast::set_autocast_enabled(at::kCPU, s.cpu);
-  at::autocast::set_autocast_dtype(at::kCUDA, s.cuda_dtype);
-  at::autocast::set_autocast_enabled(at::kCUDA, s.cuda);
+  spq_internal_autocast_set(at::kCPU, s.cpu);
+  spq_internal_autocast_set(at::kCUDA, s.cuda);
 }
-#else
-AutocastState autocast_now() {
-  AutocastState s;
-  s.cpu = at::autocast::is_cpu_enabled();
-  s.cpu_dtype = at::autocast::get_autocast_cpu_dtype();
-  s.cuda = at::autocast::is_enabled();
-  s.cuda_dtype = at::autocast::get_autocast_gpu_dtype();
-  return s;
-}
-void set_autocast(const AutocastState& s) {
-  at::autocast::set_autocast_cpu_dtype(s.cpu_dtype);
-  at::autocast::set_cpu_enabled(s.cpu);
-  at::autocast::set_autocast_gpu_dtype(s.cuda_dtype);
-  at::autocast::set_enabled(s.cuda);
-}
-#endif
 
 // AutocastAs sets a recorded autocast state for its lifetime, as a `with torch.autocast(...)`
 // block would (the nesting count bounds the weight-cast cache to the block).
@@ -172,10 +145,10 @@ struct Checkpoint : public torch::autograd::Function<Checkpoint> {
     at::Tensor out = call_go(fn->fn, inputs);
     ctx->save_for_backward(inputs);
     ctx->saved_data["fn"] = c10::IValue::make_capsule(fn);
-    ctx->saved_data["cpu_autocast"] = ac.cpu;
-    ctx->saved_data["cuda_autocast"] = ac.cuda;
-    ctx->saved_data["cpu_dtype"] = static_cast<int64_t>(ac.cpu_dtype);
-    ctx->saved_data["cuda_dtype"] = static_cast<int64_t>(ac.cuda_dtype);
+    ctx->saved_data["cpu_autocast"] = ac.cpu.enabled;
+    ctx->saved_data["cuda_autocast"] = ac.cuda.enabled;
+    ctx->saved_data["cpu_dtype"] = static_cast<int64_t>(ac.cpu.dtype);
+    ctx->saved_data["cuda_dtype"] = static_cast<int64_t>(ac.cuda.dtype);
     std::vector<int64_t> dev_codes;
     for (const auto& d : devs) dev_codes.push_back(d.is_cuda() ? d.index() : -1);
     ctx->saved_data["rng_devices"] = dev_codes;
@@ -188,10 +161,10 @@ struct Checkpoint : public torch::autograd::Function<Checkpoint> {
     auto holder = ctx->saved_data["fn"].toCapsule();
     auto* fn = static_cast<GoFunction*>(holder.get());
     AutocastState ac;
-    ac.cpu = ctx->saved_data["cpu_autocast"].toBool();
-    ac.cuda = ctx->saved_data["cuda_autocast"].toBool();
-    ac.cpu_dtype = static_cast<at::ScalarType>(ctx->saved_data["cpu_dtype"].toInt());
-    ac.cuda_dtype = static_cast<at::ScalarType>(ctx->saved_data["cuda_dtype"].toInt());
+    ac.cpu.enabled = ctx->saved_data["cpu_autocast"].toBool();
+    ac.cuda.enabled = ctx->saved_data["cuda_autocast"].toBool();
+    ac.cpu.dtype = static_cast<at::ScalarType>(ctx->saved_data["cpu_dtype"].toInt());
+    ac.cuda.dtype = static_cast<at::ScalarType>(ctx->saved_data["cuda_dtype"].toInt());
     std::vector<at::Device> devs;
     for (int64_t c : ctx->saved_data["rng_devices"].toIntVector()) {
       devs.push_back(c < 0 ? at::Device(at::kCPU) : at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(c)));

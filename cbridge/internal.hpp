@@ -18,4 +18,13 @@ struct spq_tensor_impl {
 spq_tensor spq_internal_wrap(at::Tensor t);
 spq_error* spq_internal_current_error();
 
+// One device type's autocast state (per thread in libtorch), read and set through the one
+// version guard in cbridge.cpp (libtorch 2.4 changed the API).
+struct spq_autocast_state {
+  bool enabled = false;
+  at::ScalarType dtype = at::kBFloat16;
+};
+spq_autocast_state spq_internal_autocast_get(at::DeviceType device);
+void spq_internal_autocast_set(at::DeviceType device, spq_autocast_state s);
+
 #endif
