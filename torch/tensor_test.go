@@ -4,11 +4,9 @@ import (
 	"errors"
 	"math"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -80,24 +78,8 @@ func TestOutOfMemoryIsDistinct(t *testing.T) {
 	require.True(t, errors.Is(err, ErrOutOfMemory), "got %v", err)
 }
 
-// settle lets garbage-collector cleanups of earlier tests' loose tensors finish, so the global
-// live count is stable.
-func settle() int64 {
-	last := int64(-1)
-	for i := 0; i < 50; i++ {
-		runtime.GC()
-		time.Sleep(2 * time.Millisecond)
-		n := LiveTensors()
-		if n == last {
-			return n
-		}
-		last = n
-	}
-	return last
-}
-
 func TestScopeFreesAndKeeps(t *testing.T) {
-	before := settle()
+	before := SettledLiveTensors()
 	var kept *Tensor
 	WithScope(func(s *Scope) {
 		x := FromSlice(s, []float32{1, 2, 3})
@@ -173,11 +155,11 @@ func TestNoLeakOverManySteps(t *testing.T) {
 		step(i)
 	}
 	// settle: loose tensors of earlier tests are freed by GC cleanups on their own schedule.
-	liveBefore, rssBefore := settle(), rssKB(t)
+	liveBefore, rssBefore := SettledLiveTensors(), rssKB(t)
 	for i := warm; i < steps; i++ {
 		step(i)
 	}
-	liveAfter, rssAfter := settle(), rssKB(t)
+	liveAfter, rssAfter := SettledLiveTensors(), rssKB(t)
 	t.Logf("%d steps: live tensors %d -> %d, RSS %d -> %d KiB", steps, liveBefore, liveAfter, rssBefore, rssAfter)
 	require.Equal(t, liveBefore, liveAfter, "live tensor count grew")
 	require.Less(t, rssAfter-rssBefore, int64(20*1024), "RSS grew by more than 20 MiB")
