@@ -1,9 +1,6 @@
 package features
 
 import (
-	"bufio"
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -72,25 +69,8 @@ type golden struct {
 	Error   string         `json:"error"`
 }
 
-func readJSONL[T any](t testing.TB, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var out []T
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v))
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
 func loadPairs(t testing.TB) []pairJSON {
-	return readJSONL[pairJSON](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
+	return fixtures.ReadJSONL[pairJSON](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
 }
 
 var goldenCache = map[string][]golden{}
@@ -103,7 +83,7 @@ func loadGolden(t testing.TB, dir string) []golden {
 	if g, ok := goldenCache[dir]; ok {
 		return g
 	}
-	g := readJSONL[golden](t, path)
+	g := fixtures.ReadJSONL[golden](t, path)
 	goldenCache[dir] = g
 	return g
 }

@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"bufio"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
@@ -55,25 +54,8 @@ type hfSingle struct {
 	Context  hfSeq  `json:"context"`
 }
 
-func readLines[T any](t testing.TB, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v))
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
 func loadPairs(t testing.TB) []hfPair {
-	return readLines[hfPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
+	return fixtures.ReadJSONL[hfPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
 }
 
 // qaOptions are the goldens' settings: max_length 384, stride 128, only_second.
@@ -136,7 +118,7 @@ func firstDiff(e Encoding, w hfWindow, what string) string {
 // Pairs in skip are left out.
 func pairParity(t *testing.T, tok *Tokenizer, model string, skip map[string]map[string]hfSeq) (matched, total int, fails []string) {
 	pairs := loadPairs(t)
-	golden := readLines[hfGolden](t, filepath.Join(fixtures.Tokenizers(t), model, "golden.jsonl"))
+	golden := fixtures.ReadJSONL[hfGolden](t, filepath.Join(fixtures.Tokenizers(t), model, "golden.jsonl"))
 	require.Len(t, golden, len(pairs))
 	for i, p := range pairs {
 		g := golden[i]
@@ -178,7 +160,7 @@ func pairParity(t *testing.T, tok *Tokenizer, model string, skip map[string]map[
 // of some sequences (pair id -> "question"/"context" -> encoding).
 func singleParity(t *testing.T, tok *Tokenizer, model string, override map[string]map[string]hfSeq) (matched, total int, fails []string) {
 	pairs := loadPairs(t)
-	golden := readLines[hfSingle](t, filepath.Join(fixtures.Tokenizers(t), model, "golden_single.jsonl"))
+	golden := fixtures.ReadJSONL[hfSingle](t, filepath.Join(fixtures.Tokenizers(t), model, "golden_single.jsonl"))
 	require.Len(t, golden, len(pairs))
 	for i, p := range pairs {
 		for _, c := range []struct {

@@ -106,7 +106,7 @@ func TestPrecompiledRules(t *testing.T) {
 func TestPrecompiledStreamingMatchesReference(t *testing.T) {
 	cm := debertaCharsmap(t)
 	inputs := []string{"\x07™\x1eg", "\x07\x07ab", "™\x1e\x1e\x1eg", "…\u200b", "\r\n", "a\r\nb", "ﬁ\u0301x", "\x07"}
-	pairs := readJSONL[qaPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
+	pairs := fixtures.ReadJSONL[qaPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
 	for _, p := range pairs {
 		inputs = append(inputs, p.Question, p.Context)
 	}

@@ -1,7 +1,6 @@
 package tokenize
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -130,23 +129,6 @@ type qaPair struct {
 	Context  string `json:"context"`
 }
 
-func readJSONL[T any](t testing.TB, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	var out []T
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<26)
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v))
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
-}
-
 // diffPieces describes the first difference between pieces and a golden sequence, or "".
 func diffPieces(ps []piece, g goldenSeq) string {
 	for i := 0; i < max(len(ps), len(g.IDs)); i++ {
@@ -171,8 +153,8 @@ func diffPieces(ps []piece, g goldenSeq) string {
 func TestUnigramGoldenSingle(t *testing.T) {
 	fromJSON, _ := loadDebertaEncoders(t)
 	dir := fixtures.Tokenizers(t, "deberta-v3-base")
-	pairs := readJSONL[qaPair](t, filepath.Join(dir, "..", "pairs.jsonl"))
-	golden := readJSONL[goldenSingle](t, filepath.Join(dir, "golden_single.jsonl"))
+	pairs := fixtures.ReadJSONL[qaPair](t, filepath.Join(dir, "..", "pairs.jsonl"))
+	golden := fixtures.ReadJSONL[goldenSingle](t, filepath.Join(dir, "golden_single.jsonl"))
 	require.Len(t, golden, len(pairs))
 	for name, enc := range map[string]*unigramEncoder{"tokenizer.json": fromJSON} {
 		ok, total := 0, 0
@@ -267,7 +249,7 @@ func cmpPieces(a, b []piece) string {
 // pair of pairs.jsonl per iteration.
 func BenchmarkUnigramEncode(b *testing.B) {
 	enc, _ := loadDebertaEncoders(b)
-	pairs := readJSONL[qaPair](b, filepath.Join(fixtures.Tokenizers(b, "deberta-v3-base"), "..", "pairs.jsonl"))
+	pairs := fixtures.ReadJSONL[qaPair](b, filepath.Join(fixtures.Tokenizers(b, "deberta-v3-base"), "..", "pairs.jsonl"))
 	b.ResetTimer()
 	for range b.N {
 		for _, p := range pairs {
@@ -387,7 +369,7 @@ func TestUnigramJSONConfig(t *testing.T) {
 // shared) and expects the sequential results.
 func TestUnigramConcurrent(t *testing.T) {
 	enc, _ := loadDebertaEncoders(t)
-	pairs := readJSONL[qaPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
+	pairs := fixtures.ReadJSONL[qaPair](t, filepath.Join(fixtures.Tokenizers(t), "pairs.jsonl"))
 	if testing.Short() {
 		pairs = pairs[:40]
 	}

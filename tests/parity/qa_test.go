@@ -1,7 +1,6 @@
 package parity
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -87,25 +86,7 @@ type featureLine struct {
 }
 
 func readFeatureLines(t *testing.T, path string) []featureLine {
-	return readJSONL[featureLine](t, path)
-}
-
-// readJSONL reads one JSON value per line (lines up to 64 MiB: long tokenizer cases).
-func readJSONL[T any](t *testing.T, path string) []T {
-	t.Helper()
-	f, err := os.Open(path)
-	require.NoError(t, err)
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 64<<20)
-	var out []T
-	for sc.Scan() {
-		var v T
-		require.NoError(t, json.Unmarshal(sc.Bytes(), &v))
-		out = append(out, v)
-	}
-	require.NoError(t, sc.Err())
-	return out
+	return fixtures.ReadJSONL[featureLine](t, path)
 }
 
 // TestFeatures runs `spanqa features` (train and eval, two window sizes, three tokenizers) on

@@ -82,7 +82,7 @@ func readTokMeta(t *testing.T, dir, name string) tokMeta {
 
 // readTokCases reads the pairs of one tokenizer.
 func readTokCases(t *testing.T, root, name string, meta tokMeta) []tokCase {
-	cases := readJSONL[tokCase](t, filepath.Join(root, name+".jsonl"))
+	cases := fixtures.ReadJSONL[tokCase](t, filepath.Join(root, name+".jsonl"))
 	require.Len(t, cases, meta.Pairs)
 	return cases
 }
