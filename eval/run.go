@@ -365,8 +365,8 @@ type batchLogits struct {
 // predictAhead runs p over windows in batches of batchSize taken from order, on a goroutine of
 // its own, at most one batch ahead of the reader of results: the model computes batch k+1 while
 // the caller post-processes batch k. results is closed after the last batch, after an error (the
-// last value sent) or when ctx is done; stop makes the goroutine quit early and waits for it, so
-// that no forward pass outlives the caller.
+// last value sent) or when ctx is done; stop (call it once) makes the goroutine quit early and
+// waits for it, so that no forward pass outlives the caller.
 func predictAhead(ctx context.Context, p Predictor, windows []features.Window, order []int, batchSize int) (results <-chan batchLogits, stop func()) {
 	out := make(chan batchLogits, 1)
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -393,12 +393,8 @@ func predictAhead(ctx context.Context, p Predictor, windows []features.Window, o
 			}
 		}
 	}()
-	var once bool
 	return out, func() {
-		if !once {
-			once = true
-			close(quit)
-			<-done
-		}
+		close(quit)
+		<-done
 	}
 }
